@@ -14,14 +14,50 @@
   we count every multiply-accumulate of the dense layer (see :func:`count_macs`).
 * **Energy**: ``E = SOPs * E_AC + MACs * E_MAC`` with the 45 nm figures
   ``E_AC = 0.9 pJ`` and ``E_MAC = 4.6 pJ`` (32-bit float add and multiply-add;
-  Horowitz, "Computing's energy problem", ISSCC 2014). This is the usual rough
-  model of the SNN literature: it ignores memory traffic, neuron updates and bias
-  additions, so compare architectures with it, not chips.
+  Horowitz, "Computing's energy problem", ISSCC 2014).
 
-A synaptic layer counts SOPs when its input is binary (every value 0 or 1) and
-MACs otherwise; the test is made on every call, on the input as it arrives.
+**Which layers pay MACs: the** ``mac_policy``. Two conventions are offered;
+the monitor counts both on every call, so one run can report either
+(``SpikeMonitor(model, mac_policy=...)`` sets the default,
+``summary(mac_policy=...)`` overrides it):
+
+* ``"nonbinary"`` (the default, what snnlab reported before the option existed):
+  every synaptic layer whose input is not binary (some value other than 0 or 1)
+  counts the dense MACs of :func:`count_macs`; binary inputs count SOPs. The test
+  is made on every call, on the input as it arrives. A classifier reading
+  average-pooled spikes therefore pays MACs at every step it runs.
+* ``"first_layer"`` (the usual convention of SNN energy estimates, e.g.
+  ``E = E_MAC * FLOPs_1 + E_AC * sum_l r_l * T * FLOPs_l``): only the **first**
+  synaptic layer of each forward call of the monitored model (the analog
+  encoding layer) pays MACs, if its input is not binary. Every later layer pays
+  ACs: for binary input the SOPs above; for a real-valued input (pooled spikes,
+  real stem currents read by a later conv) the same count applied to its
+  nonzero inputs, i.e. nonzero inputs x fan-out (:func:`count_sops`), which is
+  the "input rate x FLOPs" term of the formula. Nothing is ignored; a later
+  real-valued layer is charged as if it were event-driven. "First" is the
+  order of execution within the call (a layer called outside any forward call
+  of the monitored model counts as first only if it is the first synaptic
+  layer in ``model.named_modules()`` order).
+
+Each synaptic row of :meth:`SpikeMonitor.summary` carries its ``energy_share``
+(its fraction of the total energy under the policy used), so a chapter can
+print the share of the stem or the classifier head.
+
+This is the rough model of the energy-reporting literature on SNNs (the
+45 nm constants and the SOP/MAC split; e.g. the DIET-SNN/Spikformer-style
+estimates). The SNN NAS papers taught here publish no counting code: SNASNet
+reports spike counts only, and no SpikeDHS repository contains energy code,
+so its energy model is not confirmed. **Not counted**, under either policy: memory
+traffic, neuron (membrane) updates, bias additions, pooling (an
+``avg_pool_3x3`` edge on a 256x32x32 node is about 2.4 M adds per step), the
+sums of edge currents at a node and skip-path additions, BN on real-valued
+nodes (BN after a conv is assumed folded into it), and the elementwise
+products of attention gates. So compare architectures with it, not chips.
+
 Counts are of the operations the code executes: a first layer fed the same
-image at every step (direct encoding) counts its MACs T times.
+image at every step (direct encoding) counts its MACs T times, whereas
+SNASNet's stem runs once per image; this is an implementation choice, not an
+architectural one.
 
 Example::
 
@@ -32,9 +68,10 @@ Example::
     s.nos_per_image, s.energy_per_image_uJ
 
 Reference: AutoSNN (Na et al., ICML 2022) for NoS per image; Horowitz (ISSCC
-2014) for the energy constants; the SOP definition follows the spike-count x
-fan-out convention used by SNN NAS papers (SpikeDHS, SNASNet), written out here
-because their repositories publish no counting code.
+2014) for the energy constants; the SOP definition (spikes x fan-out) and the
+first-layer-MAC convention follow the SNN energy-reporting literature
+generally, written out exactly here because none of the papers taught in the
+book publishes its counting code.
 """
 from __future__ import annotations
 
@@ -49,7 +86,7 @@ from torch import nn
 from snnlab.neurons import LIF
 
 __all__ = [
-    "ENERGY_AC_PJ", "ENERGY_MAC_PJ", "SYNAPTIC_LAYERS",
+    "ENERGY_AC_PJ", "ENERGY_MAC_PJ", "SYNAPTIC_LAYERS", "MAC_POLICIES",
     "count_sops", "count_macs", "estimate_energy_uj",
     "SpikeSummary", "SpikeMonitor",
 ]
@@ -58,12 +95,21 @@ ENERGY_AC_PJ = 0.9   # pJ per accumulate (32-bit float add, 45 nm; Horowitz, ISS
 ENERGY_MAC_PJ = 4.6  # pJ per multiply-accumulate (32-bit float mult 3.7 + add 0.9; same source)
 
 SYNAPTIC_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+MAC_POLICIES = ("nonbinary", "first_layer")   # which layers pay MACs; see the module doc
 _CONV_FN = {1: F.conv1d, 2: F.conv2d}
 
 
 def _acc_dtype(device: torch.device) -> torch.dtype:
     """float64 for exact counting (integers up to 2**53); float32 on MPS, which lacks float64."""
     return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _check_policy(mac_policy: str) -> str:
+    if mac_policy not in MAC_POLICIES:
+        raise ValueError(f"mac_policy must be one of {MAC_POLICIES}; got {mac_policy!r}. "
+                         "'nonbinary': every layer with non-binary input pays dense MACs; "
+                         "'first_layer': only the first (encoding) layer does.")
+    return mac_policy
 
 
 def _check_layer(module: nn.Module) -> None:
@@ -174,10 +220,16 @@ class SpikeSummary:
             multiply-accumulates per image, summed over all synaptic layers.
         energy_per_image_uJ: ``(SOPs * 0.9 pJ + MACs * 4.6 pJ)`` per image, in uJ.
         layers: one dict per LIF module that ran, in model order: ``name``,
-            ``neurons`` (per sample and step), ``time_steps``, ``spikes`` (total),
-            ``spikes_per_image``, ``firing_rate`` (spikes per neuron per step).
+            ``neurons`` (per sample and step), ``time_steps`` (steps run per
+            forward call of the model, averaged over the calls in which the
+            module ran; a LIF stepped one step at a time inside a feedback cell
+            still reports T), ``spikes`` (total), ``spikes_per_image``,
+            ``firing_rate`` (spikes per neuron per step).
         synapses: one dict per synaptic layer that ran: ``name``, ``kind``
-            (class name), ``sops_per_image``, ``macs_per_image``, ``energy_per_image_uJ``.
+            (class name), ``sops_per_image``, ``macs_per_image``,
+            ``energy_per_image_uJ``, ``energy_share`` (its fraction of
+            ``energy_per_image_uJ``; 0.0 when the total is 0).
+        mac_policy: which layers paid MACs, one of ``MAC_POLICIES`` (module doc).
     """
 
     images: int
@@ -187,6 +239,7 @@ class SpikeSummary:
     energy_per_image_uJ: float
     layers: List[dict] = field(default_factory=list)
     synapses: List[dict] = field(default_factory=list)
+    mac_policy: str = "nonbinary"
 
     def to_dict(self) -> dict:
         """Plain dict (lists of dicts inside), ready for JSON or a results file."""
@@ -213,7 +266,16 @@ class SpikeMonitor:
       ``samples`` being ``B`` summed over the module's own calls.
 
     Per synaptic layer, on every call: :func:`count_sops` if the input is
-    binary, else :func:`count_macs`; summed over calls, divided by ``images``.
+    binary, else :func:`count_macs` (``mac_policy="nonbinary"``) or, unless
+    the layer is the first of the call, :func:`count_sops` of its nonzero
+    inputs (``mac_policy="first_layer"``); summed over calls, divided by
+    ``images``. Both policies are counted; ``mac_policy`` picks the one
+    :meth:`summary` reports by default.
+
+    Args:
+        model: the module to watch.
+        mac_policy: ``"nonbinary"`` (default) or ``"first_layer"``; see the
+            module docstring.
 
     **Images.** Synaptic layers see ``[T * B, ...]`` (time merged into batch),
     so they cannot tell images from time steps. The monitor therefore counts
@@ -233,9 +295,10 @@ class SpikeMonitor:
         mon.summary().nos_per_image
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, mac_policy: str = "nonbinary"):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+        self.mac_policy = _check_policy(mac_policy)
         self._kinds: Dict[str, str] = {}      # module name -> "LIF" or layer class, model order
         self._handles = []
         for name, module in model.named_modules():
@@ -245,6 +308,8 @@ class SpikeMonitor:
             elif isinstance(module, SYNAPTIC_LAYERS):
                 self._kinds[name] = type(module).__name__
                 self._handles.append(module.register_forward_hook(self._syn_hook(name)))
+        # out of any forward call of model, "first layer" falls back to model order
+        self._first_in_order = next((n for n, k in self._kinds.items() if k != "LIF"), None)
         if not self._handles:
             raise ValueError(f"model ({type(model).__name__}) has no snnlab.neurons.LIF and no "
                              "nn.Linear/Conv1d/Conv2d submodule, so there is nothing to monitor.")
@@ -257,6 +322,9 @@ class SpikeMonitor:
     # ---- hooks: they only add on-device tensors and Python ints -------------
     def _call_start(self, module, args) -> None:
         self._call_batch = None
+        self._in_call = True
+        self._call_id += 1
+        self._syn_ran_in_call = False
         first = args[0] if args else None
         self._call_input_batch = (first.shape[0] if torch.is_tensor(first) and first.dim() > 0
                                   else None)
@@ -265,6 +333,7 @@ class SpikeMonitor:
         batch = self._call_batch if self._call_batch is not None else self._call_input_batch
         if batch is not None:
             self._images += batch
+        self._in_call = False
 
     @staticmethod
     def _add(store: dict, name: str, value: torch.Tensor) -> None:
@@ -276,7 +345,12 @@ class SpikeMonitor:
             spikes = spikes.detach()                                      # [T, B, ...]
             self._add(self._spikes, name, spikes.sum(dtype=_acc_dtype(spikes.device)))
             self._neurons[name] = math.prod(spikes.shape[2:])
-            self._steps[name] = spikes.shape[0]
+            self._steps[name] = self._steps.get(name, 0) + spikes.shape[0]
+            # forward calls of the model in which this LIF ran (a direct call of
+            # the LIF outside any model call counts as its own call)
+            if not self._in_call or self._lif_last_call.get(name) != self._call_id:
+                self._lif_calls[name] = self._lif_calls.get(name, 0) + 1
+                self._lif_last_call[name] = self._call_id
             self._elements[name] = self._elements.get(name, 0) + spikes.numel()
             if self._call_batch is None:
                 self._call_batch = spikes.shape[1]
@@ -285,13 +359,26 @@ class SpikeMonitor:
     def _syn_hook(self, name: str):
         def hook(module, args, output):
             x = args[0].detach()                                          # [T*B, ...] or [B, ...]
+            if self._in_call:
+                first = not self._syn_ran_in_call
+                self._syn_ran_in_call = True
+            else:
+                first = name == self._first_in_order
             with torch.no_grad():
-                # choose SOPs or MACs on the device, without a host sync
+                # split the counts on the device, without a host sync: SOPs of
+                # binary input; dense MACs and nonzero-input SOPs of real input
                 binary = ((x == 0) | (x == 1)).all()
-                sops = count_sops(module, x) * binary
-                macs = (~binary).to(sops.dtype) * count_macs(module, x)
-            self._add(self._sops, name, sops)
-            self._add(self._macs, name, macs)
+                sops = count_sops(module, x)
+                real = (~binary).to(sops.dtype)
+                macs = real * count_macs(module, x)
+                self._add(self._sops, name, sops * binary)
+                if first:
+                    self._add(self._macs_first, name, macs)
+                    self._add(self._sops_real_later, name, torch.zeros_like(sops))
+                else:
+                    self._add(self._macs_first, name, torch.zeros_like(sops))
+                    self._add(self._sops_real_later, name, real * sops)
+                self._add(self._macs, name, macs)
         return hook
 
     # ---- public API --------------------------------------------------------
@@ -299,11 +386,18 @@ class SpikeMonitor:
         """Forget all counts (hooks stay in place)."""
         self._spikes: Dict[str, torch.Tensor] = {}
         self._neurons: Dict[str, int] = {}
-        self._steps: Dict[str, int] = {}
+        self._steps: Dict[str, int] = {}           # time steps summed over calls
+        self._lif_calls: Dict[str, int] = {}       # model forward calls the LIF ran in
+        self._lif_last_call: Dict[str, int] = {}
         self._elements: Dict[str, int] = {}
-        self._sops: Dict[str, torch.Tensor] = {}
-        self._macs: Dict[str, torch.Tensor] = {}
-        self._images = 0
+        self._sops: Dict[str, torch.Tensor] = {}             # SOPs of binary inputs
+        self._macs: Dict[str, torch.Tensor] = {}             # dense MACs of real inputs
+        self._macs_first: Dict[str, torch.Tensor] = {}       # ... when first layer of a call
+        self._sops_real_later: Dict[str, torch.Tensor] = {}  # nonzero-input SOPs of real
+        self._images = 0                                     # inputs, not first layer
+        self._call_id = 0
+        self._in_call = False
+        self._syn_ran_in_call = False
         self._call_batch: Optional[int] = None
         self._call_input_batch: Optional[int] = None
 
@@ -339,45 +433,70 @@ class SpikeMonitor:
             raise ValueError(f"images must be a positive int; got {images!r}.")
         return images
 
-    def summary(self, images: Optional[int] = None) -> SpikeSummary:
-        """Per-image totals and per-layer rows; ``images`` overrides the counted images.
+    def summary(self, images: Optional[int] = None,
+                mac_policy: Optional[str] = None) -> SpikeSummary:
+        """Per-image totals and per-layer rows.
+
+        Args:
+            images: overrides the counted images.
+            mac_policy: overrides the monitor's ``mac_policy`` for this summary
+                (both are counted, so no re-run is needed).
 
         Reads the on-device counters (one host sync per counter).
+
+        >>> from snnlab.layers import TimeDistributed
+        >>> net = nn.Sequential(TimeDistributed(nn.Linear(3, 4)), LIF(),
+        ...                     TimeDistributed(nn.Linear(4, 2)))
+        >>> with SpikeMonitor(net, mac_policy="first_layer") as mon:
+        ...     _ = net(torch.rand(2, 1, 3))
+        >>> [row["macs_per_image"] > 0 for row in mon.summary().synapses]
+        [True, False]
         """
         images = self._resolve_images(images)
+        policy = self.mac_policy if mac_policy is None else _check_policy(mac_policy)
         layers, synapses = [], []
         for name, kind in self._kinds.items():
             if name in self._spikes:
                 spikes = self._spikes[name].item()
+                steps = self._steps[name] / self._lif_calls[name]
                 layers.append(dict(
-                    name=name, neurons=self._neurons[name], time_steps=self._steps[name],
+                    name=name, neurons=self._neurons[name],
+                    time_steps=int(steps) if steps.is_integer() else steps,
                     spikes=spikes, spikes_per_image=spikes / images,
                     firing_rate=spikes / max(self._elements[name], 1)))
             elif name in self._sops:
                 sops = self._sops[name].item() / images
-                macs = self._macs[name].item() / images
+                if policy == "nonbinary":
+                    macs = self._macs[name].item() / images
+                else:
+                    macs = self._macs_first[name].item() / images
+                    sops += self._sops_real_later[name].item() / images
                 synapses.append(dict(
                     name=name, kind=kind, sops_per_image=sops, macs_per_image=macs,
                     energy_per_image_uJ=estimate_energy_uj(sops, macs)))
         sops = sum(row["sops_per_image"] for row in synapses)
         macs = sum(row["macs_per_image"] for row in synapses)
+        energy = estimate_energy_uj(sops, macs)
+        for row in synapses:
+            row["energy_share"] = row["energy_per_image_uJ"] / energy if energy > 0 else 0.0
         return SpikeSummary(
             images=images, nos_per_image=sum(row["spikes_per_image"] for row in layers),
-            sops_per_image=sops, macs_per_image=macs,
-            energy_per_image_uJ=estimate_energy_uj(sops, macs),
-            layers=layers, synapses=synapses)
+            sops_per_image=sops, macs_per_image=macs, energy_per_image_uJ=energy,
+            layers=layers, synapses=synapses, mac_policy=policy)
 
-    def table(self, images: Optional[int] = None) -> List[dict]:
+    def table(self, images: Optional[int] = None,
+              mac_policy: Optional[str] = None) -> List[dict]:
         """One row per monitored module that ran, in model order, for printing.
 
         Every row has the same keys: ``name, kind, neurons, firing_rate,
-        spikes_per_image, sops_per_image, macs_per_image, energy_per_image_uJ``;
-        a value that does not apply to the module's kind is ``None``.
+        spikes_per_image, sops_per_image, macs_per_image, energy_per_image_uJ,
+        energy_share``; a value that does not apply to the module's kind is
+        ``None``. ``images`` and ``mac_policy`` as in :meth:`summary`.
         Try ``pandas.DataFrame(mon.table())``.
         """
-        s = self.summary(images)
+        s = self.summary(images, mac_policy)
         keys = ("name", "kind", "neurons", "firing_rate", "spikes_per_image",
-                "sops_per_image", "macs_per_image", "energy_per_image_uJ")
+                "sops_per_image", "macs_per_image", "energy_per_image_uJ", "energy_share")
         by_name = {r["name"]: dict(r, kind=self._kinds[r["name"]]) for r in s.layers + s.synapses}
         return [{k: by_name[name].get(k) for k in keys} for name in self._kinds if name in by_name]
 

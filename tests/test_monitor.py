@@ -265,7 +265,7 @@ def test_group_by_sums_to_total_and_table():
                                          "Linear", "LIF"]
     assert all(set(r) == set(rows[0]) for r in rows)
     assert set(s.to_dict()) == {"images", "nos_per_image", "sops_per_image", "macs_per_image",
-                                "energy_per_image_uJ", "layers", "synapses"}
+                                "energy_per_image_uJ", "layers", "synapses", "mac_policy"}
     with pytest.raises(TypeError, match="key must be"):
         mon.group_by("cells.0.")
 
@@ -301,3 +301,113 @@ def test_module_called_twice_per_forward_counts_images_once():
     assert row["spikes"] == 3 * 2 * (1 + T)
     torch.testing.assert_close(row["spikes_per_image"], 2 * (1 + T) / 1.0)
     torch.testing.assert_close(row["firing_rate"], (1 + T) / (2 * T))
+
+
+def _policy_net() -> nn.Sequential:
+    """fc1 (real input) -> LIF -> mean over a pair of neurons (real) -> fc2 -> LIF -> fc3.
+
+    The same hand net as ``_hand_model`` for fc1 and the first LIF (spikes of
+    neurons 0 and 2 every step in sample 0, neuron 0 in sample 1); fc2 reads the
+    average of neuron pairs (0, 1) and (2, 3), a real value in {0, 0.5}; fc3
+    reads the spikes of the second LIF.
+    """
+    class PairMean(nn.Module):
+        def forward(self, x_seq):                              # [T, B, 4] -> [T, B, 2]
+            return x_seq.reshape(*x_seq.shape[:-1], 2, 2).mean(-1)
+
+    fc1 = nn.Linear(3, 4, bias=False)
+    fc2 = nn.Linear(2, 3, bias=False)
+    fc3 = nn.Linear(3, 5, bias=False)
+    with torch.no_grad():
+        fc1.weight.copy_(torch.tensor([[2.0, 0, 0], [0, 2, 0], [0, 0, 2], [0, 0, 0]]))
+        fc2.weight.copy_(torch.tensor([[4.0, 0], [0, 4.0], [0, 0]]))
+    return nn.Sequential(TimeDistributed(fc1), LIF(tau=2.0), PairMean(),
+                         TimeDistributed(fc2), LIF(tau=2.0), TimeDistributed(fc3))
+
+
+def test_mac_policies_against_hand_counts():
+    model = _policy_net()
+    with SpikeMonitor(model) as mon:
+        model(_hand_input())
+    # fc1: real input, [T*B=8, 3] -> 4: 8 * 3 * 4 = 96 MACs -> 48 per image (both policies)
+    # LIF 1 spikes: sample 0 neurons {0, 2}, sample 1 neuron {0}, every step
+    # fc2 input (pair means): sample 0 [0.5, 0.5], sample 1 [0.5, 0]: real-valued,
+    #   dense MACs 8 * 2 * 3 = 48 -> 24 per image; nonzero inputs (2 + 1) * T = 12,
+    #   x fan-out 3 = 36 -> 18 per image
+    # fc2 currents: sample 0 [2, 2, 0], sample 1 [2, 0, 0] -> LIF 2 fires on them every step:
+    #   (2 + 1) * T = 12 spikes x fan-out 5 = 60 SOPs of fc3 -> 30 per image
+    nonbinary = mon.summary()
+    first = mon.summary(mac_policy="first_layer")
+    assert nonbinary.mac_policy == "nonbinary" and first.mac_policy == "first_layer"
+    rows_nb = {r["name"]: r for r in nonbinary.synapses}
+    rows_fl = {r["name"]: r for r in first.synapses}
+    pair = lambda r: (r["sops_per_image"], r["macs_per_image"])
+    assert pair(rows_nb["0.module"]) == (0.0, 48.0)
+    assert pair(rows_nb["3.module"]) == (0.0, 24.0)
+    assert pair(rows_nb["5.module"]) == (30.0, 0.0)
+    assert pair(rows_fl["0.module"]) == (0.0, 48.0)
+    assert pair(rows_fl["3.module"]) == (18.0, 0.0)     # charged as ACs by nonzero inputs
+    assert pair(rows_fl["5.module"]) == (30.0, 0.0)
+    assert (nonbinary.sops_per_image, nonbinary.macs_per_image) == (30.0, 72.0)
+    assert (first.sops_per_image, first.macs_per_image) == (48.0, 48.0)
+    torch.testing.assert_close(nonbinary.energy_per_image_uJ, (30 * 0.9 + 72 * 4.6) * 1e-6)
+    torch.testing.assert_close(first.energy_per_image_uJ, (48 * 0.9 + 48 * 4.6) * 1e-6)
+    # the head share each chapter can print: fc2 + fc3
+    for s in (nonbinary, first):
+        shares = {r["name"]: r["energy_share"] for r in s.synapses}
+        torch.testing.assert_close(sum(shares.values()), 1.0)
+        head = sum(r["energy_per_image_uJ"] for r in s.synapses if r["name"] != "0.module")
+        torch.testing.assert_close(shares["3.module"] + shares["5.module"],
+                                   head / s.energy_per_image_uJ)
+    torch.testing.assert_close(rows_nb["3.module"]["energy_share"], 24 * 4.6 / (27 + 72 * 4.6))
+    # the constructor sets the default; table() follows it and has the share column
+    with SpikeMonitor(model, mac_policy="first_layer") as mon2:
+        model(_hand_input())
+    assert mon2.summary().to_dict() == first.to_dict()
+    assert [r["energy_share"] is None for r in mon2.table()] == [False, True, False, True, False]
+    with pytest.raises(ValueError, match="mac_policy must be one of"):
+        SpikeMonitor(model, mac_policy="first")
+    with pytest.raises(ValueError, match="mac_policy must be one of"):
+        mon2.summary(mac_policy="all")
+
+
+def test_first_layer_is_first_per_call_and_binary_first_layer_pays_sops():
+    model = _policy_net()
+    with SpikeMonitor(model, mac_policy="first_layer") as mon:
+        model(_hand_input())
+        model(_hand_input())                          # each call has its own first layer
+    s = mon.summary()
+    assert s.images == 4
+    assert [r["macs_per_image"] for r in s.synapses] == [48.0, 0.0, 0.0]
+    # a first layer fed binary input (rate-coded spikes) pays SOPs under both policies
+    fc = nn.Linear(3, 2)
+    x = torch.tensor([[1.0, 0, 1], [0, 0, 1], [0, 0, 0]])
+    with SpikeMonitor(fc, mac_policy="first_layer") as mon:
+        fc(x)
+    assert (mon.summary().sops_per_image, mon.summary().macs_per_image) == (2.0, 0.0)
+
+
+class _FeedbackLoop(nn.Module):
+    """A LIF stepped one step at a time through forward([1, B, ...]), as in feedback cells."""
+
+    def __init__(self):
+        super().__init__()
+        self.lif = LIF(tau=2.0)
+
+    def forward(self, x_seq):
+        return torch.cat([self.lif(x_seq[t:t + 1]) for t in range(x_seq.shape[0])])
+
+
+def test_time_steps_counts_steps_per_forward_call():
+    model = _FeedbackLoop()
+    with SpikeMonitor(model) as mon:
+        model(torch.ones(5, 2, 3))
+        model(torch.ones(5, 2, 3))
+    row = mon.summary().layers[0]
+    assert row["time_steps"] == 5                     # not 1 (the last call's length)
+    assert row["neurons"] == 3 and row["firing_rate"] == row["spikes"] / (3 * 5 * 2 * 2)
+    lif = LIF(tau=2.0)
+    with SpikeMonitor(lif) as mon:                     # whole-sequence calls
+        lif(torch.ones(T, 2, 3))
+        lif(torch.ones(T, 1, 3))
+    assert mon.summary().layers[0]["time_steps"] == T
