@@ -25,30 +25,34 @@ from .trainfree import snasnet_score
 __all__ = ["kendall_tau", "RankStudy", "rank_study"]
 
 
+def _sign(a: float, b: float) -> int:
+    """-1, 0 or +1 by comparison, so that two equal infinities are a tie (``inf - inf`` is NaN)."""
+    return (a > b) - (a < b)
+
+
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
     """Kendall's tau-b between two equally long lists (ties handled; in [-1, 1]).
 
     ``tau = (concordant - discordant) / sqrt((n0 - ties_x) (n0 - ties_y))`` over
-    all ``n0 = n (n - 1) / 2`` pairs. Returns ``nan`` when either list is constant.
+    all ``n0 = n (n - 1) / 2`` pairs. Pairs are compared by order, not by difference,
+    so equal infinite values (a ``-inf`` score of a singular kernel) are ties.
+    Returns ``nan`` when either list is constant or holds a NaN (as scipy does).
     """
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length; got {len(x)} and {len(y)}.")
     if len(x) < 2:
         raise ValueError("Kendall's tau needs at least 2 pairs.")
+    if any(math.isnan(v) for v in (*x, *y)):
+        return math.nan
     concordant = discordant = ties_x = ties_y = 0
     for i in range(len(x)):
         for j in range(i + 1, len(x)):
-            dx, dy = x[i] - x[j], y[i] - y[j]
-            if dx == 0 and dy == 0:
-                ties_x, ties_y = ties_x + 1, ties_y + 1
-            elif dx == 0:
-                ties_x += 1
-            elif dy == 0:
-                ties_y += 1
-            elif (dx > 0) == (dy > 0):
-                concordant += 1
-            else:
-                discordant += 1
+            sx, sy = _sign(x[i], x[j]), _sign(y[i], y[j])
+            ties_x += sx == 0
+            ties_y += sy == 0
+            if sx and sy:
+                concordant += sx == sy
+                discordant += sx != sy
     pairs = len(x) * (len(x) - 1) // 2
     denominator = math.sqrt((pairs - ties_x) * (pairs - ties_y))
     return (concordant - discordant) / denominator if denominator else math.nan

@@ -19,6 +19,30 @@ def test_kendall_tau_matches_scipy_with_ties(seed):
     assert kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
 
 
+@pytest.mark.parametrize("x", [
+    [-math.inf] * 4,
+    [-math.inf, -math.inf, 1.0, 2.0],
+    [-math.inf, 3.0, -math.inf, math.inf],
+    [math.inf, math.inf, -math.inf, -math.inf],
+])
+def test_kendall_tau_counts_equal_infinities_as_ties(x):
+    # -inf is what snasnet_score returns for a singular kernel: two of them are a tie.
+    y = [0.1, 0.2, 0.3, 0.4]
+    expected = stats.kendalltau(x, y).statistic
+    if math.isnan(expected):
+        assert math.isnan(kendall_tau(x, y))
+    else:
+        assert kendall_tau(x, y) == pytest.approx(expected)
+    assert math.isnan(kendall_tau([-math.inf] * 4, y))      # constant list: undefined
+    assert kendall_tau([-math.inf, -math.inf, 1, 2], y) == pytest.approx(0.9128709, abs=1e-6)
+
+
+def test_kendall_tau_is_nan_with_a_nan_like_scipy():
+    x, y = [1.0, math.nan, 3.0, 2.0], [1, 2, 3, 4]
+    assert math.isnan(stats.kendalltau(x, y).statistic)
+    assert math.isnan(kendall_tau(x, y)) and math.isnan(kendall_tau(y, x))
+
+
 def test_kendall_tau_edge_cases():
     assert kendall_tau([1, 2, 3], [10, 20, 30]) == 1.0
     assert kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
