@@ -335,7 +335,8 @@ def spikedhs_search(model: SpikeDHSSupernet, train_loader: Iterable, val_loader:
     Returns:
         ``(history, dgs_state)``: one dict per epoch (module docstring; keys ``epoch``,
         ``lr``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``alphas``,
-        ``betas``, ``path``, ``greedy_path``, ``path_log_prob``, ``genotype``, ``b``,
+        ``betas``, ``path``, ``greedy_path``, ``path_log_prob``, ``path_margin`` (its log-probability
+        minus that of the untrained decode ``(0, ..., 0)``), ``genotype``, ``b``,
         ``dgs``, ``tau``, ``nos``, ``nos_per_cell``, ``seconds``) and the
         :class:`~snnlab.dgs.DGSState` (``b`` per stage, ``trajectory``).
     """
@@ -408,6 +409,9 @@ def spikedhs_search(model: SpikeDHSSupernet, train_loader: Iterable, val_loader:
                        betas=F.softmax(model.betas.detach(), -1).cpu().tolist(),
                        path=list(genotype.path), greedy_path=list(greedy_path(M)),
                        path_log_prob=path_log_probability(M, genotype.path),
+                       # how much more probable than the untrained decode (all level 0)
+                       path_margin=(path_log_probability(M, genotype.path)
+                                    - path_log_probability(M, (0,) * len(genotype.path))),
                        genotype=genotype.to_dict(), b=list(dgs.b),
                        tau=read_time_constants(model.time_constants) if config.temporal else None,
                        seconds=time.perf_counter() - t0)

@@ -6,15 +6,26 @@ moves per layer, ``same`` and ``down`` (the official
 ``models/snndarts_search/build_model_2d.py``). Level ``j`` has ``1/2^j`` of the
 input resolution; the stem enters at level 0; the coarsest level can only stay.
 
-With ``M[l]`` the ``[J, J]`` transition matrix of layer ``l`` (from
-``softmax(beta[l, i])``) the trellis is a Markov chain over levels:
+With ``M[l]`` the ``[J, J]`` move-weight matrix of layer ``l`` (from
+``softmax(beta[l, i])``) a path's weight is the product of its moves:
 
-    pi[0] = e_0,    pi[l + 1] = pi[l] M[l]                (probability of each level)
-    P(path) = prod_l M[l, path[l - 1], path[l]]            (path[-1] = 0, the stem)
+    W(path) = prod_l M[l, path[l - 1], path[l]]            (path[-1] = 0, the stem)
+    P(path) = W(path) / sum of W over all paths
+
+**Every layer counts as a choice between two moves.** At the coarsest level both
+"moves" stay, so its stay weighs ``1/2``, not 1. Without this, a Markov chain
+whose forced stay has probability 1 makes a path that reaches the bottom early
+cost fewer factors of ~1/2: at ``beta = 0`` the most probable path would be the
+rush-down ``(1, 2, 2, 2)`` although the search has learned nothing. With it, at
+``beta = 0`` every path has the same weight ``2^-L`` and only learned preferences
+separate them. The official search forward scales the coarsest level by 1/2 for
+the same reason (``build_model_2d.py``), and its Auto-DeepLab decoder rescales
+the levels that have fewer moves (``decoding_formulas.py``).
 
 The decoded path is the most probable one, found exactly by Viterbi
-(:func:`viterbi_path`); :func:`greedy_path`, the layer-by-layer argmax, can
-miss it (a test shows such a case). The official code decodes no path: it
+(:func:`viterbi_path`); ties (all paths at ``beta = 0``) go to the lower level,
+so an untrained trellis decodes to ``(0, 0, ..., 0)``. :func:`greedy_path`, the
+layer-by-layer argmax, can miss the best path (a test shows such a case). The official code decodes no path: it
 hard-codes ``[0, 0, 1, 1, 1, 2, 2, 2]`` (README), and its Viterbi decoder
 (``decoding_formulas.py``) expects Auto-DeepLab's three moves.
 
@@ -30,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["MOVES", "transition_matrices", "path_probabilities", "check_path",
-           "path_log_probability", "viterbi_path", "greedy_path", "input_weights"]
+           "path_log_weight", "path_log_probability", "viterbi_path", "greedy_path", "input_weights"]
 
 MOVES = ("same", "down")
 
@@ -43,7 +54,8 @@ def transition_matrices(betas: torch.Tensor) -> torch.Tensor:
     Returns:
         ``M`` ``[L, J, J]`` with ``M[l, i, i] = softmax(betas[l, i])[0]`` and
         ``M[l, i, i + 1] = softmax(betas[l, i])[1]``; the coarsest level stays with
-        probability 1 (``betas[:, J - 1]`` is unused). Rows sum to 1; differentiable.
+        weight ``1/2`` (one of two moves that both stay; ``betas[:, J - 1]`` is
+        unused), so every row but the coarsest sums to 1. Differentiable.
     """
     if not isinstance(betas, torch.Tensor) or betas.dim() != 3 or betas.shape[2] != len(MOVES):
         shape = tuple(betas.shape) if isinstance(betas, torch.Tensor) else type(betas).__name__
@@ -51,7 +63,8 @@ def transition_matrices(betas: torch.Tensor) -> torch.Tensor:
                          f"got {shape}.")
     L, J, _ = betas.shape
     p = F.softmax(betas, dim=-1)                                       # [L, J, 2]
-    same = torch.cat([p[:, :J - 1, 0], p.new_ones(L, 1)], dim=1)      # [L, J]
+    forced_stay = p.new_full((L, 1), 1.0 / len(MOVES))                 # see the module doc
+    same = torch.cat([p[:, :J - 1, 0], forced_stay], dim=1)            # [L, J]
     M = torch.diag_embed(same)                                         # [L, J, J]
     if J > 1:
         M = M + torch.diag_embed(p[:, :J - 1, 1], offset=1)            # down: i -> i + 1
@@ -59,14 +72,17 @@ def transition_matrices(betas: torch.Tensor) -> torch.Tensor:
 
 
 def path_probabilities(M: torch.Tensor) -> torch.Tensor:
-    """``pi`` ``[L + 1, J]``: level distribution before each layer and after the last.
+    """``pi`` ``[L + 1, J]``: how the paths spread over the levels after each layer.
 
-    ``pi[0]`` is level 0 (the stem), ``pi[l + 1] = pi[l] @ M[l]``.
+    ``pi[0]`` is level 0 (the stem); ``pi[l + 1]`` is ``pi[l] @ M[l]`` normalised to
+    sum 1, i.e. the share of the weight of all ``l + 1``-layer paths that ends at each
+    level. ``pi[L, j]`` is the probability that the path ends at level ``j``.
     """
     L, J, _ = M.shape
     rows = [F.one_hot(torch.tensor(0, device=M.device), J).to(M.dtype)]
     for l in range(L):
-        rows.append(rows[-1] @ M[l])
+        weights = rows[-1] @ M[l]
+        rows.append(weights / weights.sum())
     return torch.stack(rows)
 
 
@@ -94,8 +110,8 @@ def _log(M: torch.Tensor) -> torch.Tensor:
     return torch.where(M > 0, M.clamp_min(1e-300).log(), torch.full_like(M, -math.inf))
 
 
-def path_log_probability(M: torch.Tensor, path: Sequence[int]) -> float:
-    """``log P(path) = sum_l log M[l, path[l-1], path[l]]`` (``path[-1]`` = stem level 0)."""
+def path_log_weight(M: torch.Tensor, path: Sequence[int]) -> float:
+    """``log W(path) = sum_l log M[l, path[l-1], path[l]]`` (``path[-1]`` = stem level 0)."""
     path = check_path(path, M.shape[1])
     if len(path) != M.shape[0]:
         raise ValueError(f"path has {len(path)} layers, M has {M.shape[0]}.")
@@ -104,6 +120,14 @@ def path_log_probability(M: torch.Tensor, path: Sequence[int]) -> float:
         total += float(logM[l, prev, level])
         prev = level
     return total
+
+
+def path_log_probability(M: torch.Tensor, path: Sequence[int]) -> float:
+    """``log P(path) = log W(path) - log(sum of W over all paths)``; uniform at ``beta = 0``."""
+    weights = F.one_hot(torch.tensor(0), M.shape[1]).double()
+    for l in range(M.shape[0]):                     # forward sum over all paths, no normalising
+        weights = weights @ M[l].detach().double().cpu()
+    return path_log_weight(M, path) - math.log(float(weights.sum()))
 
 
 def viterbi_path(M: torch.Tensor) -> Tuple[int, ...]:
@@ -148,13 +172,18 @@ def input_weights(M: torch.Tensor, pi: torch.Tensor, l: int, j: int, n1: int, n0
                    ) -> Tuple[Dict[int, torch.Tensor], Dict[int, torch.Tensor]]:
     """Posterior mixing weights of the cell at (layer l, level j) over its source levels.
 
-    ``s1``: ``pi[l, i] M[l, i, j] / pi[l + 1, j]`` for ``i`` in ``{j-1, j}`` (``n1`` levels exist).
+    ``s1``: ``pi[l, i] M[l, i, j]`` for ``i`` in ``{j-1, j}`` (``n1`` levels exist),
+    normalised to sum 1: the share of the paths into ``(l, j)`` that come from level ``i``.
     ``s0``: the two-step version over ``{j-2, j-1, j}`` (layer 0 reads the stem: weight 1).
     """
-    den = pi[l + 1, j].clamp_min(1e-30)             # 0 only off the path of a one-hot beta
-    w1 = {i: pi[l, i] * M[l, i, j] / den for i in (j - 1, j) if 0 <= i < n1}
+    w1 = _normalised({i: pi[l, i] * M[l, i, j] for i in (j - 1, j) if 0 <= i < n1})
     if l == 0:
         return {0: pi.new_ones(())}, w1
     two = M[l - 1] @ M[l]                                              # [J, J]
-    w0 = {k: pi[l - 1, k] * two[k, j] / den for k in (j - 2, j - 1, j) if 0 <= k < n0}
+    w0 = _normalised({k: pi[l - 1, k] * two[k, j] for k in (j - 2, j - 1, j) if 0 <= k < n0})
     return w0, w1
+
+
+def _normalised(weights: Dict[int, torch.Tensor]) -> Dict[int, torch.Tensor]:
+    total = sum(weights.values()).clamp_min(1e-30)  # 0 only off the path of a one-hot beta
+    return {k: w / total for k, w in weights.items()}

@@ -49,8 +49,8 @@ def test_transitions_and_path_probabilities():
     torch.manual_seed(0)
     M = transition_matrices(torch.randn(5, 3, 2))
     assert M.shape == (5, 3, 3)
-    assert_close(M.sum(-1), torch.ones(5, 3))
-    assert torch.all(M[:, 2, 2] == 1)                                   # the coarsest stays
+    assert_close(M.sum(-1)[:, :2], torch.ones(5, 2))
+    assert torch.all(M[:, 2, 2] == 0.5)                  # the coarsest stays: one of two moves
     assert torch.all(torch.triu(M, 2) == 0) and torch.all(torch.tril(M, -1) == 0)
     pi = path_probabilities(M)
     assert_close(pi.sum(-1), torch.ones(6))
@@ -59,7 +59,40 @@ def test_transitions_and_path_probabilities():
     ends = torch.zeros(3, dtype=torch.float64)
     for path in all_paths(5, 3):
         ends[path[-1]] += math.exp(path_log_probability(M, path))
+    assert_close(ends.sum(), torch.tensor(1.0, dtype=torch.float64))
     assert_close(pi[-1].double(), ends, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("layers,levels", [(4, 3), (8, 4), (5, 2), (6, 7)])
+def test_untrained_trellis_has_no_preferred_path(layers, levels):
+    # beta = 0: every path equally likely, whatever the trellis boundary; Viterbi's
+    # tie rule (lower level first) decodes "stay at full resolution".
+    M = transition_matrices(torch.zeros(layers, levels, 2))
+    paths = list(all_paths(layers, levels))
+    log_p = [path_log_probability(M, p) for p in paths]
+    assert max(log_p) - min(log_p) < 1e-12
+    assert math.exp(log_p[0]) == pytest.approx(1 / len(paths))
+    assert viterbi_path(M) == (0,) * layers
+    assert greedy_path(M) == (0,) * layers
+
+
+def test_rush_down_is_not_the_untrained_decode():
+    # the bug this guards against: a forced stay of probability 1 made (1, 2, 2, 2) the
+    # most probable path at beta = 0 on the tiny 4 x 3 trellis
+    M = transition_matrices(torch.zeros(4, 3, 2))
+    assert path_log_probability(M, (1, 2, 2, 2)) == pytest.approx(path_log_probability(M, (0, 0, 0, 0)))
+    assert viterbi_path(M) != (1, 2, 2, 2)
+    # a slight learned preference for going down wins over the tie
+    betas = torch.zeros(4, 3, 2)
+    betas[:, :, 1] = 0.01
+    assert viterbi_path(transition_matrices(betas)) == (1, 2, 2, 2)
+
+
+def test_final_level_distribution_counts_paths_at_beta_zero():
+    # of the 11 four-layer paths, 1 ends at level 0, 4 at level 1 and 6 at level 2
+    # (the heads get these weights: the share of the paths, not a boundary effect)
+    pi = path_probabilities(transition_matrices(torch.zeros(4, 3, 2)))
+    assert_close(pi[-1], torch.tensor([1.0, 4.0, 6.0]) / 11)
 
 
 def test_viterbi_on_hand_built_betas_where_greedy_differs():
