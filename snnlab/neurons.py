@@ -19,15 +19,26 @@ detached reset, ``ATan(alpha=2)``, ``decay_input=True``; SpikeDHS uses
 ``decay = 0.2`` (``tau=1.25``), ``threshold=0.5``, hard reset, ``Dspike(b)``.
 
 Relation to ``snntorch.Leaky(beta)``: with ``tau = 1/(1-beta)``,
-``reset="hard"`` equals snnTorch's ``reset_mechanism="zero"`` exactly (spikes,
-membrane and gradients; tested). snnTorch's ``"subtract"`` subtracts the
+``reset="hard"`` equals snnTorch's ``reset_mechanism="zero"`` (spikes exactly;
+membrane and gradients to float rounding; tested). snnTorch's ``"subtract"`` subtracts the
 threshold *after* the decay (``U[t] = beta U[t-1] + x[t] - theta S[t-1]``) while
 ours subtracts it before (``h[t] = beta (h[t-1] - theta s[t-1]) + x[t]``); the
 two agree for ``beta = 1``.
 
+**Precision.** The membrane is always integrated in float32 (or float64 when the
+input is float64), also under ``torch.autocast``: in bfloat16 (8 bits of mantissa)
+``v = lambda v + x`` rounds enough to flip spikes near the threshold and to bias the
+gradients of learnable time constants and thresholds by several percent. Spikes
+are 0 or 1, exact in any dtype, so they come back in the input's dtype; the
+membrane traces (``record=True``, ``v_final``) stay in the state's dtype.
+
+Firing is strict (``h > theta``, as snnTorch and the official SpikeDHS);
+SpikingJelly's ``heaviside`` (used by the official SNASNet) fires on ``h >= theta``.
+The two differ only when a real-valued membrane lands exactly on the threshold.
+
 No state survives between calls: every ``forward`` starts from ``v = 0``.
 The multi-step forward is a fused autograd function (a few tensor ops per step,
-one per step in backward); :func:`lif_step` is the plain single-step reference
+two or three per step in backward); :func:`lif_step` is the plain single-step reference
 and a test shows both agree.
 """
 from __future__ import annotations
@@ -41,7 +52,7 @@ from torch import nn
 
 from .surrogates import Surrogate, get_surrogate, spike
 
-__all__ = ["LIF", "LIFTrace", "lif_step", "RESET_MODES"]
+__all__ = ["LIF", "LIFTrace", "lif_step", "state_dtype", "RESET_MODES"]
 
 RESET_MODES = ("hard", "subtract")
 
@@ -166,6 +177,11 @@ class _LIFSequence(torch.autograd.Function):
         return g, grad_v0, grad_decay, grad_threshold, None, None, None, None
 
 
+def state_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a membrane is integrated in: float32 for half/bfloat16 input, else ``dtype``."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def _sum_to(grad_seq: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Reduce a ``[T, B, ...]`` gradient to the shape of a broadcast parameter."""
     return grad_seq.sum(0).sum_to_size(like.shape) if like.dim() else grad_seq.sum()
@@ -248,7 +264,7 @@ class LIF(nn.Module):
 
     def _broadcast(self, p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Shape a scalar or per-channel parameter to broadcast over ``x`` ``[B, C, ...]``."""
-        p = p.to(x.dtype)
+        p = p.to(state_dtype(x.dtype))
         if self.channels is None:
             return p
         if x.dim() < 2 or x.shape[1] != self.channels:
@@ -268,9 +284,12 @@ class LIF(nn.Module):
                 previous call; a cell with feedback edges runs one step at a time
                 this way, and hooks (spike monitors, scores) still see every call.
         Returns:
-            spikes ``[T, B, ...]`` in ``x_seq``'s dtype, or ``(spikes, trace)``.
+            spikes ``[T, B, ...]`` in ``x_seq``'s dtype, or ``(spikes, trace)``
+            (membranes in :func:`state_dtype`, float32 for half-precision input).
         """
         _check_sequence(x_seq)
+        in_dtype = x_seq.dtype
+        x_seq = x_seq.to(state_dtype(in_dtype))
         if v0 is None:
             v0 = torch.zeros_like(x_seq[0])
         elif v0.shape != x_seq.shape[1:]:
@@ -282,6 +301,7 @@ class LIF(nn.Module):
         spikes, h_seq, v_final = _LIFSequence.apply(drive, v0.to(x_seq.dtype), decay, threshold,
                                                     self.surrogate, self.reset, self.detach_reset,
                                                     record)
+        spikes = spikes.to(in_dtype)                 # exact: 0 and 1 in any dtype
         return (spikes, LIFTrace(v=h_seq, v_final=v_final)) if record else spikes
 
     def step(self, x_t: torch.Tensor, v: Optional[torch.Tensor] = None
@@ -292,14 +312,15 @@ class LIF(nn.Module):
             x_t: input current ``[B, ...]``.
             v: membrane after the previous reset, or ``None`` for zeros.
         Returns:
-            ``(s_t, v_next)``, both ``[B, ...]``.
+            ``(s_t, v_next)``, both ``[B, ...]``: spikes in ``x_t``'s dtype, the
+            membrane in :func:`state_dtype` (float32 for half-precision input).
         """
-        if v is None:
-            v = torch.zeros_like(x_t)
-        s, _, v_next = lif_step(x_t, v, self._broadcast(self.decay, x_t),
+        work = state_dtype(x_t.dtype)
+        v = torch.zeros_like(x_t, dtype=work) if v is None else v.to(work)
+        s, _, v_next = lif_step(x_t.to(work), v, self._broadcast(self.decay, x_t),
                                 self._broadcast(self.threshold, x_t), self.surrogate,
                                 self.reset, self.detach_reset, self.decay_input)
-        return s, v_next
+        return s.to(x_t.dtype), v_next
 
     def extra_repr(self) -> str:
         learn = [n for n, on in (("tau", hasattr(self, "tau_param")),
