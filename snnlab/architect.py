@@ -26,6 +26,18 @@ evaluated with ``torch.func.functional_call`` instead of a rebuilt network copy
 nothing needs restoring; the first-order gradient is ``autograd.grad`` on the
 alphas only (quark0's ``loss.backward()`` also fills every weight gradient).
 
+**On a spiking supernet the finite difference is not a Hessian-vector product.**
+The forward pass of a LIF is a step function of the membrane (the surrogate only
+replaces its derivative in the backward pass), so ``w +- eps v`` moves some
+membranes across the threshold and flips spikes, and a flip in an early node
+changes the input of every later one. The difference of the two alpha gradients is
+then dominated by these flips, not by the curvature: it does not converge as ``eps``
+shrinks (it grows roughly like ``1 / eps`` while flips remain, and its direction
+changes with ``eps``), unlike on a smooth model, where it converges to the exact
+product. Book chapter 4 measures this against ``eps`` (with :func:`perturbed_weights`
+and :meth:`Architect.lookahead_gradients`). First order is therefore the default,
+for spiking supernets as in SpikeDHS's search.
+
 The model needs ``arch_parameters()``, ``weight_parameters()`` (disjoint) and
 ``forward(x) -> logits``, like :class:`snnlab.darts.SearchNetwork`.
 """
@@ -38,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-__all__ = ["Architect", "finite_difference_hvp", "exact_hvp", "ORDERS"]
+__all__ = ["Architect", "finite_difference_hvp", "perturbed_weights", "exact_hvp", "ORDERS"]
 
 ORDERS = (1, 2)
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -90,24 +102,46 @@ def finite_difference_hvp(model: nn.Module, loss_fn: LossFn, batch,
     The denominator is ``2 * eps`` (quark0 ``div_(2 * R)``); ``(p - n) / 2.*eps``, as
     some ports wrote it, parses as ``((p - n) / 2) * eps`` (microsoft/nni#3044).
     """
-    named = _named_weights(model)
     alphas = list(model.arch_parameters())
-    vector = list(vector)
-    if len(vector) != len(named):
-        raise ValueError(f"vector must have one tensor per weight parameter ({len(named)}); "
-                         f"got {len(vector)}.")
-    norm = torch.sqrt(sum((v.detach().double() ** 2).sum() for v in vector))
-    if norm == 0:
+    eps, perturbed = perturbed_weights(model, vector, eps_scale)
+    if eps == 0:
         return [torch.zeros_like(a) for a in alphas]
-    eps = eps_scale / norm.item()
     grads = []
-    for sign in (1.0, -1.0):
-        with torch.no_grad():
-            params = {n: p + sign * eps * v for (n, p), v in zip(named, vector)}   # w +- eps v
+    for params in perturbed:                                             # w + eps v, w - eps v
         loss = _loss_at(model, params, batch, loss_fn)
         grads.append(_grads_or_zeros(torch.autograd.grad(loss, alphas, allow_unused=True),
                                      alphas))
     return [(gp - gm) / (2 * eps) for gp, gm in zip(*grads)]
+
+
+def perturbed_weights(model: nn.Module, vector: Sequence[torch.Tensor], eps_scale: float = 0.01
+                      ) -> Tuple[float, List[Dict[str, torch.Tensor]]]:
+    """The two weight sets of the central difference in :func:`finite_difference_hvp`.
+
+    Args:
+        model: has ``arch_parameters()``, ``weight_parameters()``.
+        vector: ``v``, one tensor per weight parameter (same shapes).
+        eps_scale: ``eps = eps_scale / ||v||`` (DARTS: 0.01).
+    Returns:
+        ``(eps, [w + eps v, w - eps v])``, each weight set a ``{parameter name: tensor}``
+        dict (detached) for ``torch.func.functional_call(model, params, (x,))``;
+        ``(0.0, [w, w])`` when ``v = 0``. The model is not modified.
+
+    Use it to look at what the finite difference compares, e.g. which spikes of a
+    spiking supernet differ between the two weight sets.
+    """
+    named = _named_weights(model)
+    vector = list(vector)
+    if len(vector) != len(named):
+        raise ValueError(f"vector must have one tensor per weight parameter ({len(named)}); "
+                         f"got {len(vector)}.")
+    if not eps_scale > 0:
+        raise ValueError(f"eps_scale must be > 0; got {eps_scale!r}.")
+    norm = torch.sqrt(sum((v.detach().double() ** 2).sum() for v in vector))
+    eps = 0.0 if norm == 0 else eps_scale / norm.item()
+    with torch.no_grad():
+        return eps, [{n: p.detach() + sign * eps * v.detach() for (n, p), v in zip(named, vector)}
+                     for sign in (1.0, -1.0)]
 
 
 def exact_hvp(model: nn.Module, loss_fn: LossFn, batch,
@@ -218,6 +252,21 @@ class Architect:
     def second_order_grads(self, train_batch, val_batch, weight_optimizer: torch.optim.Optimizer,
                            xi: float) -> Tuple[List[torch.Tensor], torch.Tensor]:
         """DARTS eq. 7: ``grad_alpha L_val(w', alpha) - xi * H v`` and the val loss at ``w'``."""
+        d_alpha, v, loss = self.lookahead_gradients(train_batch, val_batch, weight_optimizer, xi)
+        hvp = finite_difference_hvp(self.model, self.loss_fn, train_batch, v, self.eps_scale)
+        return [g - xi * h for g, h in zip(d_alpha, hvp)], loss
+
+    def lookahead_gradients(self, train_batch, val_batch, weight_optimizer: torch.optim.Optimizer,
+                            xi: float) -> Tuple[List[torch.Tensor], List[torch.Tensor], torch.Tensor]:
+        """The two gradients at the look-ahead weights ``w'`` (:meth:`virtual_step`).
+
+        Returns ``(grad_alpha L_val(w', alpha), v, loss)``: one tensor per arch
+        parameter, ``v = grad_w' L_val(w', alpha)`` (one tensor per weight parameter,
+        the direction of the finite difference) and the detached val loss at ``w'``.
+        :meth:`second_order_grads` combines them with
+        ``finite_difference_hvp(model, loss_fn, train_batch, v, eps_scale)``; call this
+        to study that product at other ``eps_scale`` values.
+        """
         unrolled = self.virtual_step(train_batch, weight_optimizer, xi)
         params = {n: w.requires_grad_() for n, w in unrolled.items()}
         loss = _loss_at(self.model, params, val_batch, self.loss_fn)
@@ -225,9 +274,7 @@ class Architect:
         weights = list(params.values())
         grads = _grads_or_zeros(torch.autograd.grad(loss, self.alphas + weights, allow_unused=True),
                                 self.alphas + weights)
-        d_alpha, v = grads[:n_alpha], grads[n_alpha:]
-        hvp = finite_difference_hvp(self.model, self.loss_fn, train_batch, v, self.eps_scale)
-        return [g - xi * h for g, h in zip(d_alpha, hvp)], loss.detach()
+        return grads[:n_alpha], [g.detach() for g in grads[n_alpha:]], loss.detach()
 
     def arch_grads(self, train_batch, val_batch,
                    weight_optimizer: Optional[torch.optim.Optimizer] = None
