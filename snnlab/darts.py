@@ -1,8 +1,8 @@
 """Spiking DARTS: candidate ops, the supernet (search network) and the discrete network.
 
 DARTS (Liu, Simonyan & Yang, ICLR 2019) relaxes the choice of an op on each
-edge of a cell into a softmax-weighted sum of all candidates (eq. 1, the
-*MixedOp*), learns the weights ``alpha`` by gradient descent, and keeps the
+edge of a cell into a softmax-weighted sum of all candidates (eq. 2, the
+*MixedOp*; eq. 1 is the node sum), learns the weights ``alpha`` by gradient descent, and keeps the
 strongest ops at the end (:func:`snnlab.genotypes.derive_genotype`).
 
 **The spiking node.** Here a candidate op outputs a *current* (conv + BN,
@@ -12,12 +12,20 @@ membrane" form of SpikeDHS, Che et al. NeurIPS 2022)::
 
     x_i = LIF( sum_{j < i} sum_o softmax(alpha_{j,i})_o * o(x_j) )        [T, B, C, H, W]
 
-Why this form: every node state is a binary spike tensor, so a convolution
-always reads spikes (accumulates, not multiply-accumulates); each cell owns a
-fixed set of neurons (2 input + 4 node LIFs), so the number of spikes (NoS)
-per cell is unambiguous during search *and* after retraining; and the
-retrained network computes exactly what the supernet computed on the kept
-edges (SpikeDHS's search and retrain codes differ here). The two input nodes
+Why this form: every node state is a binary spike tensor, so every convolution
+inside the cells reads spikes (accumulates, not multiply-accumulates), except
+the input preprocessing of the first cells, which reads the real-valued stem
+currents (cell 0's two inputs and cell 1's ``s0``); each cell owns a fixed set
+of neurons (2 input + 4 node LIFs), so the number of spikes (NoS) per cell is
+unambiguous during search *and* after retraining; and the retrained network
+uses the same node form as the supernet (one LIF fed by op currents; SpikeDHS's
+search and retrain codes differ here). It is the same form, not the same
+computation: a supernet node integrates every op of every incoming edge at
+softmax weights below 1, a derived node two ops at weight 1 (and affine BN),
+and under a fixed threshold that changes which neurons fire. For the same
+reason the softmax weights, ``none``'s included, act as a gain on the membrane:
+DARTS's argument that the ``none`` weight is free because a BN follows does not
+hold at a spiking node. The two input nodes
 are spikes too: a cell's inputs pass a 1x1 conv + BN + LIF (DARTS's
 ReLU-Conv-BN preprocessing, with the LIF as the nonlinearity), or a
 factorized reduce + LIF after a reduction cell.
@@ -72,6 +80,11 @@ def drop_path(x_seq: torch.Tensor, drop_prob: float) -> torch.Tensor:
     is shared by all time steps and drawn from torch's global RNG on ``x_seq``'s
     device. Returns a new tensor: quark0's in-place ``x.div_(keep).mul_(mask)`` breaks
     autograd on recent PyTorch (quark0/darts#109).
+
+    Dividing by ``keep`` preserves the *mean current*, not the firing: firing is
+    not linear in the current under a threshold, so the expected spike count with
+    drop-path differs from the count without it, and spike counts taken in
+    training mode are biased relative to those of ``eval()`` (in either direction).
     """
     if not 0.0 <= drop_prob < 1.0:
         raise ValueError(f"drop_prob must be in [0, 1); got {drop_prob!r}.")
@@ -190,25 +203,50 @@ def _output(cell: nn.Module, nodes: Sequence[torch.Tensor]) -> torch.Tensor:
 # ----------------------------------------------------------------------------- search
 
 class MixedOp(nn.Module):
-    """``sum_o w_o * o(x)`` over the candidate ops of one edge (DARTS eq. 1).
+    """``sum_o w_o * o(x)`` over the candidate ops of one edge (DARTS eq. 2).
 
     ``none`` is not evaluated: ``w * 0`` adds nothing to the value and nothing to
     any gradient (its alpha still moves through the softmax). quark0's MixedOp
     runs ``x.mul(0.)`` on every call.
 
-    Forward: ``x_seq`` ``[T, B, C, H, W]`` and ``weights`` ``[len(ops)]`` ->
-    current ``[T, B, C, H', W']``.
+    With ``auxiliary_skip=True`` the edge also owns DARTS-'s auxiliary skip
+    (Chu et al., ICLR 2021), added as ``beta * aux(x)`` on **every** edge, as in the
+    official ``MixedOp`` (Meituan-AutoML/DARTS- ``src/search/model_search.py``):
+    ``aux`` is the identity on a stride-1 edge and an affine-free
+    :class:`FactorizedReduce` (its BN has no scale/shift and uses batch statistics,
+    like every search BN) on a stride-2 edge. Its convs are ordinary weights,
+    trained with the others; with ``beta = 0`` the edge is the plain MixedOp. Off
+    by default, so a supernet without DARTS- has no extra parameters.
+
+    Args:
+        C: channels in and out; stride: 1, or 2 on the reduction cell's input edges.
+        ops: candidate op names (the columns of ``weights``).
+        neuron: LIF keyword arguments passed to the op factories.
+        auxiliary_skip: build the DARTS- auxiliary path ``aux``.
+
+    Forward: ``x_seq`` ``[T, B, C, H, W]``, ``weights`` ``[len(ops)]`` and ``beta``
+    (float, the DARTS- weight; 0 = off) -> current ``[T, B, C, H', W']``.
     """
 
-    def __init__(self, C: int, stride: int, ops: Sequence[str], neuron: Optional[dict] = None):
+    def __init__(self, C: int, stride: int, ops: Sequence[str], neuron: Optional[dict] = None,
+                 auxiliary_skip: bool = False):
         super().__init__()
         self.op_names = check_op_names(ops)
         self.ops = nn.ModuleList(build_darts_op(name, C, stride, neuron) for name in ops)
         self._active = [i for i, name in enumerate(self.op_names) if name != NONE_OP]
         if not self._active:
             raise ValueError(f"ops {self.op_names} has no op besides {NONE_OP!r}.")
+        self.aux: Optional[nn.Module] = None
+        if auxiliary_skip:
+            if stride == 1:
+                self.aux = Identity()
+            else:
+                self.aux = FactorizedReduce(C, C)
+                # affine-free, as DARTS- FactorizedReduce(C, C, affine=False); batch statistics
+                self.aux.bn = nn.BatchNorm2d(C, affine=False, track_running_stats=False)
 
-    def forward(self, x_seq: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_seq: torch.Tensor, weights: torch.Tensor,
+                beta: float = 0.0) -> torch.Tensor:
         if weights.shape != (len(self.ops),):
             raise ValueError(f"weights must have shape [{len(self.ops)}] (one per op "
                              f"{self.op_names}); got {tuple(weights.shape)}.")
@@ -216,6 +254,11 @@ class MixedOp(nn.Module):
         for i in self._active:
             y = weights[i] * self.ops[i](x_seq)
             out = y if out is None else out + y
+        if beta:
+            if self.aux is None:
+                raise ValueError("beta > 0 needs the DARTS- auxiliary path: build the op with "
+                                 "MixedOp(..., auxiliary_skip=True).")
+            out = out + beta * self.aux(x_seq)                        # DARTS- auxiliary skip
         return out
 
 
@@ -233,10 +276,12 @@ class SearchCell(nn.Module):
         attention: optional factory ``(channels) -> nn.Module`` on ``[T, B, C, H, W]``.
         attention_placement: ``"cell_output"`` (one block on the concatenation) or
             ``"node_input"`` (one block per node on its summed current, before the LIF).
+        auxiliary_skip: give every edge the DARTS- auxiliary path (:class:`MixedOp`).
 
     Forward: ``s0`` ``[T, B, C_prev_prev, H0, W0]``, ``s1`` ``[T, B, C_prev, H, W]``,
     ``weights`` ``[num_edges(steps), len(ops)]`` (softmax rows) and ``aux_skip`` (the
-    DARTS- auxiliary skip weight beta, added as ``beta * x_j`` on stride-1 edges) ->
+    DARTS- auxiliary skip weight beta, added on every edge: ``beta * x_j`` on stride-1
+    edges, ``beta * FactorizedReduce(x_j)`` on stride-2 ones) ->
     ``[T, B, multiplier * C, H', W']``. Edge ``offset(i) + j`` goes from state ``j`` to
     node ``i`` (quark0 ``model_search.py`` order).
     """
@@ -245,7 +290,7 @@ class SearchCell(nn.Module):
                  reduction_prev: bool, ops: Sequence[str] = DARTS_SNN_OPS,
                  neuron: Optional[dict] = None, steps: int = 4, multiplier: int = 4,
                  attention: Optional[AttentionFactory] = None,
-                 attention_placement: str = "cell_output"):
+                 attention_placement: str = "cell_output", auxiliary_skip: bool = False):
         super().__init__()
         neuron = {**DARTS_NEURON, **(neuron or {})}
         if not 1 <= multiplier <= steps:
@@ -258,7 +303,7 @@ class SearchCell(nn.Module):
         for i in range(steps):
             for j in range(2 + i):
                 stride = 2 if reduction and j < 2 else 1
-                self.edges.append(MixedOp(C, stride, ops, neuron))
+                self.edges.append(MixedOp(C, stride, ops, neuron, auxiliary_skip))
                 self.strides.append(stride)
         self.nodes = nn.ModuleList(LIF(**neuron) for _ in range(steps))
         _attention_blocks(self, attention, attention_placement, C, steps, multiplier)
@@ -271,9 +316,7 @@ class SearchCell(nn.Module):
             current = None
             for j, h in enumerate(states):
                 e = offset + j
-                y = self.edges[e](h, weights[e])
-                if aux_skip and self.strides[e] == 1:
-                    y = y + aux_skip * h                              # DARTS- auxiliary skip
+                y = self.edges[e](h, weights[e], aux_skip)            # + DARTS- aux skip
                 current = y if current is None else current + y
             states.append(_node(self, i, current))
             offset += len(states) - 1
@@ -304,6 +347,8 @@ class SearchNetwork(nn.Module):
         steps, multiplier, stem_multiplier: 4, 4, 3 as DARTS.
         attention, attention_placement: see :class:`SearchCell` (MA-DARTS).
         affine: learnable BN scale/shift in the cells (DARTS search: False).
+        auxiliary_skip: give every edge the DARTS- auxiliary path (always affine-free),
+            needed by :meth:`set_aux_skip` with ``beta > 0``.
 
     Forward: ``x`` ``[B, in, S, S]`` (or ``[T, B, in, S, S]``) -> logits ``[B, classes]``,
     the time average of the readout.
@@ -321,7 +366,8 @@ class SearchNetwork(nn.Module):
                  ops: Sequence[str] = DARTS_SNN_OPS, neuron: Optional[dict] = None,
                  steps: int = 4, multiplier: int = 4, stem_multiplier: int = 3,
                  attention: Optional[AttentionFactory] = None,
-                 attention_placement: str = "cell_output", affine: bool = False):
+                 attention_placement: str = "cell_output", affine: bool = False,
+                 auxiliary_skip: bool = False):
         super().__init__()
         for name, value in (("C", C), ("num_classes", num_classes), ("layers", layers), ("T", T),
                             ("in_channels", in_channels), ("image_size", image_size),
@@ -343,8 +389,10 @@ class SearchNetwork(nn.Module):
             if reduction:
                 C_curr *= 2
             cell = SearchCell(C_pp, C_p, C_curr, reduction, reduction_prev, self.ops,
-                              self.neuron, steps, multiplier, attention, attention_placement)
-            for part in (cell.preprocess0, cell.preprocess1, cell.edges):
+                              self.neuron, steps, multiplier, attention, attention_placement,
+                              auxiliary_skip)
+            # the candidate ops only: the DARTS- aux path stays affine-free (MixedOp)
+            for part in (cell.preprocess0, cell.preprocess1, *(e.ops for e in cell.edges)):
                 _search_batchnorm(part, affine)
             self.cells.append(cell)
             reduction_prev = reduction
@@ -354,6 +402,7 @@ class SearchNetwork(nn.Module):
         self.alphas_normal = nn.Parameter(1e-3 * torch.randn(k, n))
         self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(k, n))
         # DARTS- beta: a plain float (no host sync in forward), set by the search loop each epoch
+        self.auxiliary_skip = auxiliary_skip
         self.aux_skip = 0.0
 
     # ---- parameters -----------------------------------------------------------
@@ -383,9 +432,13 @@ class SearchNetwork(nn.Module):
                                                   self.steps + 2)))
 
     def set_aux_skip(self, beta: float) -> None:
-        """Set the DARTS- auxiliary skip weight (0 turns it off)."""
+        """Set the DARTS- auxiliary skip weight beta on every edge (0 turns it off)."""
         if not beta >= 0:
             raise ValueError(f"the auxiliary skip weight must be >= 0; got {beta!r}.")
+        if beta > 0 and not self.auxiliary_skip:
+            raise ValueError("this supernet has no DARTS- auxiliary path; build it with "
+                             "SearchNetwork(..., auxiliary_skip=True) (run_darts_search and "
+                             "build_search_network do so when config.aux_skip > 0).")
         self.aux_skip = float(beta)
 
     # ---- forward -------------------------------------------------------------

@@ -20,7 +20,11 @@ Collapse remedies, each one switch in :class:`DartsConfig`:
 * ``early_stop_skips``: stop the search once the derived normal cell has that
   many skips (DARTS+, Liang et al. 2019: 2),
 * ``aux_skip``: DARTS- (Chu et al., ICLR 2021): an auxiliary skip with weight
-  beta on every stride-1 edge, decayed linearly from ``aux_skip`` to 0.
+  beta on every edge (identity on stride-1 edges, an affine-free factorized
+  reduce on the reduction cells' stride-2 edges, as the official
+  ``model_search.py``), decayed linearly from ``aux_skip`` to 0 (its
+  ``DecayScheduler``); the supernet must be built with ``auxiliary_skip=True``
+  (:func:`build_search_network` does so when ``aux_skip > 0``).
 
 Deviations from quark0, each for a reason: the validation iterator is
 persistent (quark0 calls ``next(iter(valid_queue))`` every step, re-creating the
@@ -83,7 +87,9 @@ class DartsConfig:
     alphas move (PC-DARTS uses 15; DARTS 0).
     Remedies: ``max_skips`` (P-DARTS cap), ``early_stop_skips`` (DARTS+),
     ``aux_skip`` (DARTS- initial beta; 0 = off).
-    Logging: ``eval_batches`` of the alpha half measured per epoch (None: all).
+    Logging: ``eval_batches`` of the alpha half measured per epoch (None: all), in
+    a fixed order (the first batches of the half in dataset order; see
+    :func:`darts_search`).
     ``seed``: seeds the split, the loaders and (fresh runs) every RNG.
     """
 
@@ -226,10 +232,24 @@ def build_search_network(config: DartsConfig, bundle) -> SearchNetwork:
                          image_size=bundle.image_size, ops=config.ops,
                          neuron={"tau": config.tau, "threshold": config.threshold},
                          steps=config.steps, attention=attention,
-                         attention_placement=config.attention_placement, affine=config.affine)
+                         attention_placement=config.attention_placement, affine=config.affine,
+                         auxiliary_skip=config.aux_skip > 0)
 
 
 # ----------------------------------------------------------------------------- measuring
+
+def _unshuffled(loader: Iterable) -> Iterable:
+    """``loader``'s dataset and batch size in dataset order (other iterables as given).
+
+    The search BN normalises with batch statistics in ``eval()`` too, so what a
+    measurement returns depends on the batching: fix it.
+    """
+    if not isinstance(loader, DataLoader) or loader.batch_size is None:
+        return loader                                  # custom batch sampler: keep it
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
+                      num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                      pin_memory=loader.pin_memory, drop_last=loader.drop_last)
+
 
 def _group_nos(monitor: SpikeMonitor, images: int) -> dict:
     return monitor.group_by(cell_key, images=images)
@@ -245,6 +265,10 @@ def measure_cells(model: nn.Module, loader: Iterable, device: Union[str, torch.d
     Returns:
         ``{"loss", "accuracy", "images", "nos", "nos_per_cell": {"cells.0": ..., ...}}``
         where ``nos`` is spikes per image of the whole model (the sum over cells).
+
+    A search supernet's BN uses batch statistics in ``eval()`` too, so its numbers
+    depend on how ``loader`` batches the images: pass an unshuffled loader for
+    reproducible ones (:func:`darts_search` does).
     """
     device = resolve_device(device)
     model.to(device)
@@ -364,6 +388,10 @@ def _check_model(model: nn.Module, config: DartsConfig) -> None:
                             "(snnlab.darts_search.build_search_network(config, bundle)).")
     if config.aux_skip > 0 and not callable(getattr(model, "set_aux_skip", None)):
         raise TypeError("config.aux_skip > 0 (DARTS-) needs a model with set_aux_skip(beta).")
+    if config.aux_skip > 0 and getattr(model, "auxiliary_skip", True) is False:
+        raise ValueError("config.aux_skip > 0 (DARTS-) needs the auxiliary path on every edge: "
+                         "build the supernet with SearchNetwork(..., auxiliary_skip=True) or "
+                         "build_search_network(config, bundle).")
 
 
 def darts_search(model: nn.Module, train_loader: Iterable, val_loader: Iterable,
@@ -394,6 +422,13 @@ def darts_search(model: nn.Module, train_loader: Iterable, val_loader: Iterable,
         ``alphas_reduce`` (softmax weights, ``[edges][ops]`` nested lists),
         ``genotype`` (dict; after the ``max_skips`` cap), ``skip_count`` (skips of the
         *uncapped* normal cell, the collapse indicator), ``stopped_early``, ``seconds``.
+
+    The ``val_*`` numbers are measured on the alpha half in a fixed order (an
+    unshuffled loader over ``val_loader``'s dataset, same batch size): the
+    supernet's BN uses batch statistics in ``eval()`` too, so loss, accuracy and
+    NoS depend on how the images are batched, and a shuffled measurement would
+    change with the shuffle (and draw from the alpha loader's generator). With a
+    fixed order they are reproducible and comparable between epochs.
     """
     config = DartsConfig() if config is None else config
     if not isinstance(config, DartsConfig):
@@ -448,7 +483,7 @@ def darts_search(model: nn.Module, train_loader: Iterable, val_loader: Iterable,
             row.update(_search_epoch(model, architect, weight_optimizer, config, train_loader,
                                      val_loader, device, epoch, bar))
             scheduler.step()
-            val = measure_cells(model, val_loader, device, config.eval_batches)
+            val = measure_cells(model, _unshuffled(val_loader), device, config.eval_batches)
             row.update(val_loss=val["loss"], val_acc=val["accuracy"], val_nos=val["nos"],
                        val_nos_per_cell=val["nos_per_cell"])
             normal, reduce = model.arch_weights()

@@ -161,13 +161,61 @@ def test_attention_hooks_keep_shapes(placement):
 
 
 def test_darts_minus_auxiliary_skip_changes_the_output():
-    net = small_net()
+    net = small_net(auxiliary_skip=True)
     x, _ = batch()
     before = net(x)
     net.set_aux_skip(0.5)
     assert not torch.allclose(net(x), before)
     net.set_aux_skip(0.0)
     torch.testing.assert_close(net(x), before)
+    with pytest.raises(ValueError, match="auxiliary_skip=True"):
+        small_net().set_aux_skip(0.5)                    # built without the aux path
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_darts_minus_aux_path_on_every_edge(stride):
+    torch.manual_seed(0)
+    mixed = MixedOp(4, stride, DARTS_SNN_OPS, {}, auxiliary_skip=True)
+    x = (torch.rand(2, 3, 4, 7, 7) > 0.5).float()                     # spikes, odd size
+    w = F.softmax(torch.randn(len(DARTS_SNN_OPS)), dim=-1)
+    plain = mixed(x, w)
+    aux = mixed.aux(x)
+    assert aux.shape == plain.shape == ((2, 3, 4, 7, 7) if stride == 1 else (2, 3, 4, 4, 4))
+    if stride == 1:
+        torch.testing.assert_close(aux, x, rtol=0, atol=0)             # identity
+    else:
+        assert isinstance(mixed.aux, FactorizedReduce)
+        bn = mixed.aux.bn                                               # affine-free, batch stats
+        assert not bn.affine and bn.weight is None and not bn.track_running_stats
+        assert all(p.requires_grad for p in mixed.aux.parameters())    # convs are weights
+    torch.testing.assert_close(mixed(x, w, 0.3), plain + 0.3 * aux)    # scaled by beta
+    torch.testing.assert_close(mixed(x, w, 0.0), plain, rtol=0, atol=0)
+    # beta = 0 is the plain MixedOp: same ops, same output, no aux path
+    torch.manual_seed(0)
+    torch.testing.assert_close(MixedOp(4, stride, DARTS_SNN_OPS, {})(x, w), plain)
+    with pytest.raises(ValueError, match="auxiliary_skip=True"):
+        MixedOp(4, stride, DARTS_SNN_OPS, {})(x, w, 0.3)
+
+
+def test_aux_path_stays_affine_free_in_an_affine_supernet():
+    net = small_net(auxiliary_skip=True, affine=True)
+    reduction = net.cells[1]
+    assert reduction.reduction and reduction.strides[0] == 2
+    assert not reduction.edges[0].aux.bn.affine
+    assert any(isinstance(m, torch.nn.BatchNorm2d) and m.affine for m in reduction.edges[0].ops.modules())
+    plain = small_net()
+    assert all(e.aux is None for c in plain.cells for e in c.edges)   # default: no extra params
+    with_aux = small_net(auxiliary_skip=True)
+    extra = sum(p.numel() for p in with_aux.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert all(isinstance(e.aux, FactorizedReduce) == (stride == 2)
+               for c in with_aux.cells for e, stride in zip(c.edges, c.strides))
+    # the only extra parameters: the 1x1 convs of the stride-2 aux paths (BN affine-free)
+    assert extra == sum(p.numel() for c in with_aux.cells for e in c.edges
+                        for p in e.aux.parameters()) > 0
+    loaders = make_search_loaders(data(12), batch_size=6)
+    with pytest.raises(ValueError, match="auxiliary path"):
+        darts_search(plain, loaders.train, loaders.val, config(aux_skip=0.5), "cpu",
+                     progress=False)
 
 
 # ---- the architect ---------------------------------------------------------------------------
@@ -287,6 +335,11 @@ def test_search_history_records_what_the_book_plots():
     assert row["val_nos"] == pytest.approx(sum(row["val_nos_per_cell"].values()))
     assert Genotype.from_dict(row["genotype"]) == net.genotype()
     assert 0 <= row["val_acc"] <= 1 and row["seconds"] > 0 and not row["stopped_early"]
+    # val numbers are measured in a fixed order: they equal a measurement on an
+    # unshuffled loader over the alpha half (batch-statistics BN depends on batching)
+    fixed = torch.utils.data.DataLoader(loaders.val.dataset, batch_size=6, shuffle=False)
+    val = measure_cells(net, fixed, "cpu")
+    assert val["nos_per_cell"] == row["val_nos_per_cell"] and val["loss"] == row["val_loss"]
 
 
 def test_skip_cap_and_early_stop_in_the_loop():
@@ -307,7 +360,7 @@ def test_search_resume_equals_an_uninterrupted_search(tmp_path, monkeypatch):
     cfg = config(epochs=3, order=2, aux_skip=0.5)
 
     def search(checkpoint, resume=False):
-        net = small_net()
+        net = small_net(auxiliary_skip=True)
         loaders = make_search_loaders(data(), batch_size=6, seed=3)
         history = darts_search(net, loaders.train, loaders.val, cfg, "cpu", checkpoint,
                                resume=resume, progress=False)
