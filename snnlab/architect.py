@@ -101,6 +101,11 @@ def finite_difference_hvp(model: nn.Module, loss_fn: LossFn, batch,
 
     The denominator is ``2 * eps`` (quark0 ``div_(2 * R)``); ``(p - n) / 2.*eps``, as
     some ports wrote it, parses as ``((p - n) / 2) * eps`` (microsoft/nni#3044).
+
+    This approximates the Hessian-vector product only for a model smooth in ``w``.
+    On a spiking supernet it is dominated by the spikes that ``w +- eps v`` flips
+    (threshold crossings), not by curvature (module docstring), which is why
+    ``order=1`` is the SNN default.
     """
     alphas = list(model.arch_parameters())
     eps, perturbed = perturbed_weights(model, vector, eps_scale)

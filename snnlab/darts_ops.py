@@ -26,7 +26,13 @@ DARTS's eight ops.
 
 Pools, like skip, carry no BN: their output is a non-negative current made of
 spikes, and the op is the same in search and retraining (DARTS adds an
-affine-free BN after pools in search only, ``model_search.py``). For DARTS's
+affine-free BN after pools in search only, ``model_search.py``). A likely bias
+follows at a spiking node: skip and the pools feed it a positive-mean current
+while every conv + BN feeds a zero-mean one, so in search the parameter-free
+ops restore drive to the membrane and can gain weight for that alone (register
+a pool + BN variant to ablate it). ``avg_pool_3x3`` counts the zero padding in
+its average (SNASNet's op; DARTS uses ``count_include_pad=False``), so border
+currents are lower, which matters more under a threshold than after a ReLU. For DARTS's
 own cells (``DARTS_V2``) this module also registers ``sep_conv_3x3/5x5`` and
 ``dil_conv_3x3/5x5`` as ONE depthwise-pointwise-BN stack each (DARTS stacks its
 separable conv twice with a ReLU between).

@@ -13,9 +13,12 @@ edges per intermediate node as ``(op_name, source_node)`` pairs: entries
 genotype with the paper's rule (§2.4): every intermediate node keeps the two
 strongest incoming edges from *distinct* predecessors, an edge's strength
 being its largest non-``none`` weight, and each kept edge takes its best
-non-``none`` op. ``none`` is excluded because its weight says nothing about the
-classification once batch norm follows (DARTS §2.4; quark0/darts#45 confirms
-the "largest single weight" reading). Its ``max_skips`` option is the
+non-``none`` op. ``none`` is excluded because, in DARTS's ANN cells, its weight
+says nothing about the classification once batch norm follows (DARTS §2.4;
+quark0/darts#45 confirms the "largest single weight" reading). At a spiking
+node with a fixed threshold that argument fails (the weights, ``none``'s
+included, scale the membrane current; :mod:`snnlab.darts`), so there the
+exclusion is a convention kept from DARTS. Its ``max_skips`` option is the
 skip-connection cap of P-DARTS (Chen et al., ICCV 2019), one remedy for the
 skip collapse of DARTS.
 
@@ -194,7 +197,9 @@ class Genotype:
 
 # DARTS (second order) as published: DARTS paper Figures 4-5, quark0/darts cnn/genotypes.py
 # DARTS_V2 (stored as data; its op names are DARTS's, which snnlab.darts registers as
-# spiking-node ops, so this cell can be retrained as an SNN for comparison).
+# spiking-node ops, so this cell can be retrained as an SNN for comparison). It keeps
+# quark0's order (a node's edges by strength, e.g. node 4 lists source 1 before 0), while
+# derive_genotype lists them by source: compare cells as per-node sets, not with ==.
 DARTS_V2 = Genotype(
     normal=(("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
             ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)),
@@ -286,6 +291,10 @@ def derive_genotype(weights_normal: Any, weights_reduce: Any, ops: Sequence[str]
             nodes, ``(2, ..., steps + 1)``.
     Returns:
         the :class:`Genotype`; edges of each node are listed by source node.
+        quark0's ``_parse`` lists them by strength instead: the kept sets are the
+        same, the tuples may differ, so a derived genotype can differ with ``==``
+        from a published one (``DARTS_V2``) that has the same edges; compare the
+        per-node sets of ``(op, source)``.
 
     Example:
         >>> import torch
