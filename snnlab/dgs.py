@@ -11,16 +11,33 @@ lowers the loss most, then moves ``b`` to the winner:
         l  = L(W with W_k <- W_k - lr * g) on a held-out batch       (one-step look-ahead)
     after P probe batches:  b_k <- clamp(b_k + argmin_delta sum(l), b_min, b_max)
 
-**The official scheme** (``Huawei-BIC/SpikeDHS`` ``train.py`` and
+**The official scheme** (``Huawei-BIC/SpikeDHS`` ``train.py`` l. 185-249 and
 ``models/snndarts_search/SNN.py``, class ``SNN_2d_Super``) keeps five weight copies
-of the searched layer, takes one SGD step on each with its own ``b``, then mixes
-the copies' currents with a softmax over 5 logits ``alpha_b``, takes one Adam step on
-``alpha_b`` and accumulates ``softmax(alpha_b)`` as the score; state-dict copies are
+of the searched layer, one per candidate ``b`` (``delta = -0.4`` first). On ONE
+training batch it steps the copies *one after another*: an SGD step on copy ``i``
+with its own ``b``, then the copies' currents are mixed with a softmax over 5 logits
+``alpha_b``, one Adam step is taken on ``alpha_b`` on that *same* batch, and
+``softmax(alpha_b)`` is added to the score, before copy ``i + 1`` is stepped. The
+Adam optimizer of ``alpha_b`` is created once (``train.py`` l. 100), so its moments
+persist across batches and rounds. The score is therefore a cumulative softmax
+proxy of the look-ahead loss, evaluated on the training batch itself, and it is
+**order-dependent**: at the first combine step only copy 0 differs from the
+unstepped weights, and its step lowers the loss on that same batch, so the
+candidate stepped first gets the first and largest lead: with five identical
+candidates the one stepped first still wins, and since that is ``delta = -0.4``,
+the scheme tends to push ``b`` down whatever the surrogate does. State-dict copies are
 made on every probe batch, the layer is reached with ``exec``/``eval`` strings, and
-only the stem is searched. The ``alpha_b`` step is a first-order, sign-like proxy of
-the look-ahead loss (Adam's first step moves every logit by about ``lr``).
+only the stem is searched.
 
-**What we compute instead, exactly.** Since ``b`` never changes the forward pass,
+**What we compute instead.** An exact one-step look-ahead, which the official
+code approximates with its order-dependent softmax proxy; it differs from the
+official criterion in two further ways, both deliberate: each probe is scored on
+a batch of the *other* half (the architecture half, as every architecture step
+here), not on the training batch it was stepped on; and the probe step is a plain
+``W_k - lr * g`` (no momentum, weight decay or gradient clipping), while the real
+search step is SGD with momentum 0.9, weight decay 3e-4 and clipping at 5
+(:mod:`snnlab.spikedhs_search`), so the look-ahead scores a simpler step than the
+one training takes. Since ``b`` never changes the forward pass,
 
 1. one forward and one backward of the whole network give ``dL/d(out_j)`` for the
    output of every stage ``j`` (surrogates at their current ``b``);
@@ -38,7 +55,8 @@ stages) plus partial forwards, with no copy of the network and no optimizer stat
 Batch-norm running statistics touched by the probes are restored afterwards.
 Every stage is probed (the official code probes the stem only); the winner is the
 candidate with the lowest summed look-ahead loss (the official one has the largest
-summed ``softmax(alpha_b)``), ties going to the smallest ``|delta|``.
+cumulative ``softmax(alpha_b)``), ties going to the smallest ``|delta|``. No
+candidate is favoured by its position: all are scored from the same weights.
 
 A network takes part by subclassing :class:`StagedNetwork`: a stem-to-head chain of
 stages whose outputs are kept in a ``history`` list, so that any stage can be rerun
@@ -182,7 +200,9 @@ def lookahead_losses(model: StagedNetwork, train_batch: Tuple[torch.Tensor, torc
         eval_batch: ``(x, y)`` on which the stepped weights are scored (may be the same).
         b: current sharpness per stage (``len(b) == number of stages``).
         deltas: candidate offsets; stage ``k`` tries ``b[k] + delta`` (must stay > 0).
-        lr: size of the probe's SGD step, ``W_k - lr * g`` (the current weight lr).
+        lr: size of the probe's SGD step, ``W_k - lr * g`` (the current weight lr); a
+            plain step, without the momentum, weight decay and clipping of the search's
+            real weight step.
         stages: stages to probe (default all).
         loss_fn: ``loss_fn(logits, y)`` -> scalar.
     Returns:
