@@ -3,8 +3,15 @@
 Stateless layers (convolution, batch norm, pooling, linear) do not care about
 time, so :class:`TimeDistributed` runs them once on the merged ``[T*B, ...]``
 batch: one large call instead of T small ones (SpikingJelly's ``SeqToANN``
-idea). Batch norm therefore shares its statistics across time steps, as in
-SNASNet and SpikeDHS.
+idea). Batch norm therefore pools its statistics over all ``T*B`` samples: in
+train mode every step is normalised with the mean and variance of the whole
+sequence, and the running statistics are updated once per forward with these
+pooled values. The official SNASNet and SpikeDHS codes instead call the same BN
+once per time step (parameters shared over time, statistics not): in train mode
+each step is normalised with its own statistics, and the running statistics are
+updated T times per forward with per-step values. The two agree in train mode
+only when the input statistics do not drift over time, and in eval mode only
+for equal running statistics, which training the two ways does not give.
 """
 from __future__ import annotations
 

@@ -38,7 +38,12 @@ Where we differ from the official code, and why:
 * Batch norm outside feedback cells runs on the merged ``[T*B]`` batch (one
   call instead of T); the official code runs every layer one step at a time, so
   in train mode it normalises each step with that step's statistics. Cells with
-  feedback edges run step by step and match it. Eval mode is identical.
+  feedback edges run step by step and match it. In eval mode both use running
+  statistics, so they agree only when those are equal; they are not after
+  training, since the official code updates them T times per forward with
+  per-step statistics and snnlab once with statistics pooled over ``T*B``
+  (:mod:`snnlab.layers`). This applies to the forward cells, the down block,
+  ``last_act`` and the training-free score.
 * No state survives a forward: membranes, feedback and the dropout mask start
   afresh on every call. The official code resets the feedback per forward
   (``model_snn.py`` L240-246) but relies on ``reset_net`` for membranes and
