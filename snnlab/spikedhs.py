@@ -22,7 +22,9 @@ input ``s1`` as the mixture of the states it can come from, weighted by the
 posterior ``pi[l, i] M[l, i, j] / pi[l + 1, j]``, and its input ``s0`` (the state
 two layers back) likewise over the two-step paths; the mixing happens at the
 membrane of the input neuron, after a per-source 1x1 conv + BN. The head averages
-the per-level logits with ``pi[L]``. With one-hot ``beta`` and ``alpha`` the
+the per-level logits with ``pi[L]``. These posterior-weighted inputs and the
+``pi[L]``-weighted heads are snnlab's own formulation, not SpikeDHS's method: the
+official supernet sums ``beta``-scaled cell outputs per level (below). With one-hot ``beta`` and ``alpha`` the
 supernet is therefore *exactly* the single-path network (tested), so what is
 searched is what is retrained. The official search (``models/snndarts_search/
 build_model_2d.py``, ``AutoFeature``) instead sums ``beta``-scaled cell outputs per
@@ -34,10 +36,34 @@ its cells mix the candidates' *spike outputs* in search but currents in retraini
 which ``build_model.py`` sets False in search and ``new_model_2d.py`` True in
 retraining; the search MixedOp's ``snn_output='mem'`` is read by no layer),
 down-sample with stride-2 ops in search but nearest-neighbour
-resizing in retraining, and drop ``s0`` in the first layer. Here search and
+resizing in retraining, and drop ``s0`` in every cell whose level did not exist
+two layers back (``prev_prev = -1``, ``build_model_2d.py`` l. 79-141), not only
+in the first layer. Here search and
 retraining share one cell and one resize rule (max pooling of spikes by default,
 ``"nearest"`` as the official retraining), every cell has two inputs (the stem
 feeds both in layer 0, as in DARTS), and the whole network, head included, trains.
+
+**Other differences from the official code.**
+
+* Stem: the official search stem is a non-spiking ConvBR (``build_model_2d.py``
+  l. 68); here it is conv + BN + LIF, as in retraining.
+* BN: the official code calls each BN once per time step inside its T loop, so
+  batch statistics are per step; here BN runs on the merged ``[T*B]`` batch
+  (statistics pooled over time, the project's convention, :mod:`snnlab.layers`).
+* Retraining head: official LIF on the global average pool, then Linear + BN1d,
+  plus an auxiliary head (``LEAStereo.py`` l. 28-29, ``new_model_2d.py``
+  l. 223-240); here a Linear on the mean spikes, logits averaged over time.
+* Reset: :data:`SPIKEDHS_NEURON` back-propagates through the hard reset
+  (``detach_reset=False``) as the Huawei ``SNN.py`` does
+  (``mem * decay * (1 - spike)`` with ``spike`` from the surrogate, l. 156-158);
+  the spikingjelly port and snnlab's :class:`~snnlab.neurons.LIF` default detach
+  it. Only gradients change (spikes do not), so searches differ from those of
+  snnlab versions that detached it.
+* Per-channel time constants found at the search width are moved to a wider
+  (or narrower) retraining width by quantile mapping (:func:`map_channel_tau`):
+  the sorted searched values are resampled at the new width, since channel ``c``
+  of a freshly trained wider network has no relation to channel ``c`` of the
+  search network; only the distribution transfers.
 
 **Decoding.** The cell keeps, per node, the two strongest incoming edges (DARTS
 rule, :func:`snnlab.genotypes.derive_cell`, ranking by the largest non-``none``
@@ -78,13 +104,15 @@ from .trellis import (MOVES, check_path, input_weights, path_probabilities, tran
 __all__ = ["SPIKEDHS_OPS", "SPIKEDHS_NEURON", "STEPS", "DOWNSAMPLE_MODES",
            "SpikeDHSGenotype", "CellInput",
            "SpikeDHSSearchCell", "SpikeDHSCell", "SpikeDHSSupernet", "SpikeDHSNetwork",
-           "path_network_from_supernet", "spikedhs_cell_key"]
+           "path_network_from_supernet", "spikedhs_cell_key", "map_channel_tau"]
 
 SPIKEDHS_OPS: Tuple[str, ...] = ("none", "skip_connect", "conv_3x3", "conv_5x5")
 """Default candidates (columns of ``alpha``); see the module docstring."""
 
-SPIKEDHS_NEURON = {"tau": 1.25, "threshold": 0.5, "reset": "hard", "surrogate": Dspike(3.0)}
-"""SpikeDHS's LIF (``SNN.py``): decay 0.2 (tau 1.25), threshold 0.5, hard reset, Dspike b=3."""
+SPIKEDHS_NEURON = {"tau": 1.25, "threshold": 0.5, "reset": "hard", "surrogate": Dspike(3.0),
+                   "detach_reset": False}
+"""SpikeDHS's LIF (``SNN.py``): decay 0.2 (tau 1.25), threshold 0.5, hard reset with the
+gradient flowing through the reset (not detached, as ``SNN.py``), Dspike b=3."""
 
 STEPS = 3          # intermediate nodes per cell (official fea_step)
 MULTIPLIER = 3     # nodes concatenated into the output (official block_multiplier)
@@ -501,8 +529,8 @@ class SpikeDHSNetwork(_SpikeDHSBase):
         in_channels, num_classes, T, filters, neuron, downsample: as :class:`SpikeDHSSupernet`
             (official retraining: F = 48, so 144/288/576 channels on the CIFAR path).
     Forward: images ``[B, C, H, W]`` -> logits ``[B, classes]``. Each stage's LIFs use the
-    genotype's ``b`` (surrogate) and ``tau`` (fixed); a per-channel ``tau`` list shorter
-    than a stage's width is repeated over its channels.
+    genotype's ``b`` (surrogate) and ``tau`` (fixed); a per-channel ``tau`` list of
+    another length than a stage's width is quantile-mapped to it (:func:`map_channel_tau`).
     """
 
     def __init__(self, genotype: SpikeDHSGenotype, in_channels: int, num_classes: int,
@@ -539,8 +567,7 @@ class SpikeDHSNetwork(_SpikeDHSBase):
                 for lif in stage_lifs(self, k):
                     tau = g.tau[k]
                     if isinstance(tau, tuple):
-                        n = lif.channels
-                        tau = [tau[c % len(tau)] for c in range(n)]
+                        tau = map_channel_tau(tau, lif.channels)
                     set_time_constant(lif, tau)
 
     def stage_modules(self) -> List[nn.Module]:
@@ -557,6 +584,42 @@ class SpikeDHSNetwork(_SpikeDHSBase):
 
     def run_head(self, history) -> torch.Tensor:
         return self.head(history[-1][0])
+
+
+def map_channel_tau(tau: Sequence[float], channels: int) -> List[float]:
+    """Per-channel time constants found at one width, moved to ``channels`` channels.
+
+    At the same width the values are returned unchanged (channel ``c`` is the same
+    neuron, e.g. in :func:`path_network_from_supernet`). At another width there is no
+    channel correspondence, so only the distribution is transferred, by quantile
+    mapping: channel ``c`` gets the empirical quantile ``(c + 1/2) / channels`` of the
+    searched values, i.e. ``sorted(tau)[floor((c + 1/2) * n / channels)]`` with ``n =
+    len(tau)``. For a width ``k`` times larger every searched value appears exactly ``k``
+    times; a narrower width takes evenly spaced order statistics (cyclic tiling kept
+    only the first ones); other ratios keep the quantiles up to one rank. Values come
+    out in ascending channel order (any order is as good for a network trained anew).
+
+    Args:
+        tau: ``n`` time constants (``>= 1``), one per searched channel.
+        channels: the new width.
+    Returns:
+        ``channels`` floats.
+
+    >>> map_channel_tau([3.0, 1.0, 2.0], 6)
+    [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
+    >>> map_channel_tau([1.0, 2.0, 3.0, 4.0], 2)
+    [2.0, 4.0]
+    """
+    values = [float(v) for v in tau]
+    if not values:
+        raise ValueError("tau must hold at least one value per searched channel; got [].")
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"channels must be a positive int; got {channels!r}.")
+    n = len(values)
+    if n == channels:
+        return values
+    ranked = sorted(values)
+    return [ranked[(2 * c + 1) * n // (2 * channels)] for c in range(channels)]
 
 
 def path_network_from_supernet(supernet: SpikeDHSSupernet, genotype: SpikeDHSGenotype

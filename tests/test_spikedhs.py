@@ -15,8 +15,9 @@ from snnlab.data import load_digits
 from snnlab.dgs import get_stage_b, stage_lifs
 from snnlab.neurons import LIF
 from snnlab.profiles import get_profile
-from snnlab.spikedhs import (SPIKEDHS_OPS, SpikeDHSGenotype, SpikeDHSNetwork, SpikeDHSSupernet,
-                             path_network_from_supernet, spikedhs_cell_key)
+from snnlab.spikedhs import (SPIKEDHS_NEURON, SPIKEDHS_OPS, SpikeDHSGenotype, SpikeDHSNetwork,
+                             SpikeDHSSupernet, map_channel_tau, path_network_from_supernet,
+                             spikedhs_cell_key)
 from snnlab.spikedhs_search import (SpikeDHSConfig, build_spikedhs_network,
                                     build_spikedhs_supernet, load_spikedhs_result,
                                     run_spikedhs_search, spikedhs_search)
@@ -218,11 +219,46 @@ def test_retrained_network_uses_b_and_tau_per_stage():
     assert get_stage_b(net) == [1.0, 2.0, 3.0, 4.0]
     stem_tau = stage_lifs(net, 0)[0].tau
     assert_close(stem_tau, torch.full((9,), 1.5))                      # per channel everywhere
-    node = stage_lifs(net, 2)[0]                                        # C = 6 channels, tiled
-    assert_close(node.tau, torch.tensor([1.1, 3.0] * 3), rtol=1e-5, atol=1e-6)
+    node = stage_lifs(net, 2)[0]                             # C = 6 channels, quantile-mapped
+    assert_close(node.tau, torch.tensor([1.1] * 3 + [3.0] * 3), rtol=1e-5, atol=1e-6)
     assert net(torch.rand(2, 1, 8, 8)).shape == (2, 10)
     assert spikedhs_cell_key("cells.1.nodes.0") == "cell1"
     assert spikedhs_cell_key("layers.2.1.input0.lif") == "layer2.level1"
+
+
+def test_map_channel_tau_transfers_the_distribution():
+    searched = [2.0, 1.2, 3.5, 1.6]
+    assert map_channel_tau(searched, 4) == searched                     # same width: identity
+    wide = map_channel_tau(searched, 12)                                # 3x wider
+    assert wide == sorted(searched * 3)                                 # each value 3 times
+    assert map_channel_tau(searched, 2) == [1.6, 3.5]                   # order statistics 1, 3
+    odd = map_channel_tau(searched, 6)                                  # ratio 1.5
+    assert sorted(set(odd)) == sorted(searched) and odd == sorted(odd)
+    # quantiles within one rank: the empirical CDFs differ by at most 1/n anywhere
+    for t in sorted(searched):
+        below_new = sum(v <= t for v in odd) / len(odd)
+        below_old = sum(v <= t for v in searched) / len(searched)
+        assert abs(below_new - below_old) <= 1 / len(searched)
+    with pytest.raises(ValueError, match="channels"):
+        map_channel_tau(searched, 0)
+    with pytest.raises(ValueError, match="at least one"):
+        map_channel_tau([], 3)
+
+
+def test_spikedhs_neuron_back_propagates_through_the_reset():
+    assert SPIKEDHS_NEURON["detach_reset"] is False                     # as SNN.py
+    net = SpikeDHSNetwork(SpikeDHSGenotype(cell=CELL, path=(0, 1)), 1, 10, T=3, filters=2)
+    assert all(not lif.detach_reset for lif in net.modules() if isinstance(lif, LIF))
+    # the reset's gradient is there: detaching it changes the input gradient, not the spikes
+    x = (torch.rand(4, 2, 5) * 2).requires_grad_()
+    grads, spikes = [], []
+    for detach in (False, True):
+        lif = LIF(**{**SPIKEDHS_NEURON, "detach_reset": detach})
+        out = lif(x)
+        grads.append(torch.autograd.grad(out.sum(), x)[0])
+        spikes.append(out)
+    assert_close(spikes[0], spikes[1], rtol=0, atol=0)
+    assert not torch.allclose(grads[0], grads[1])
 
 
 def test_networks_reject_bad_inputs():
@@ -338,9 +374,12 @@ def test_per_channel_time_constants_are_searched_and_retrained(digits):
     widths = [6] + [2 * 2 ** level for level in genotype.path]          # 3F, then F 2^level
     assert [len(t) for t in genotype.tau] == widths
     assert all(1.1 - 1e-6 <= t <= 3.0 + 1e-6 for v in genotype.tau for t in v)
-    net = SpikeDHSNetwork(genotype, 1, 10, T=2, filters=4)            # wider: taus repeat
-    stem = stage_lifs(net, 0)[0]
-    assert_close(stem.tau, torch.tensor(genotype.tau[0] * 2), rtol=1e-5, atol=1e-6)
+    net = SpikeDHSNetwork(genotype, 1, 10, T=2, filters=4)            # twice as wide
+    stem = stage_lifs(net, 0)[0]                                      # each value twice, sorted
+    assert_close(stem.tau, torch.tensor(sorted(genotype.tau[0] * 2)), rtol=1e-5, atol=1e-6)
+    same = SpikeDHSNetwork(genotype, 1, 10, T=2, filters=2)           # same width: unchanged
+    assert_close(stage_lifs(same, 0)[0].tau, torch.tensor(genotype.tau[0]), rtol=1e-5,
+                 atol=1e-6)
 
 
 def test_run_spikedhs_search_writes_a_result_the_retraining_reads(digits, tmp_path):
