@@ -244,14 +244,17 @@ class SearchCurves:
     best_test: float
 
     def summary(self, at: Iterable[int] = (10, 50, 100)) -> dict:
-        """Mean and sd over seeds after ``at`` evaluated cells: a JSON-ready dict."""
+        """Mean and sd (over seeds, ddof 1) after ``at`` evaluated cells, rounded to 3
+        decimals: ``{"method", "seeds", "best_test", "at": {n: {"test_acc": {"mean", "sd"},
+        "regret": ..., "hours": ...}}}``."""
         out = {"method": self.config.method, "seeds": len(self.seeds),
                "best_test": self.best_test, "at": {}}
         for n in at:
             if 1 <= n <= self.test_acc.shape[1]:
                 k = n - 1
-                out["at"][n] = {name: [float(np.mean(a[:, k])), float(np.std(a[:, k], ddof=1))
-                                       if len(self.seeds) > 1 else 0.0]
+                out["at"][n] = {name: {"mean": round(float(np.mean(a[:, k])), 3),
+                                       "sd": round(float(np.std(a[:, k], ddof=1)), 3)
+                                       if len(self.seeds) > 1 else 0.0}
                                 for name, a in (("test_acc", self.test_acc),
                                                 ("regret", self.regret), ("hours", self.hours))}
         return out

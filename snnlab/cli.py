@@ -47,6 +47,7 @@ from torch import nn
 
 from .data import DataBundle, load_dataset, make_loaders
 from .models import SpikingCNN
+from .cli_bench import add_bench
 from .cli_search import (add_search_darts, add_search_madarts, add_search_spikedhs,
                          build_searched_model, read_search_result)
 from .profiles import PROFILES, Profile, get_profile, seed_everything
@@ -316,7 +317,8 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
 
 
 # Each entry registers one subcommand.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_train, _add_search]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_train, _add_search, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -306,3 +306,20 @@ def test_curves_shapes_summary_and_early_stop_cost():
         TabularSearchConfig("bayes")
     with pytest.raises(ValueError, match="budget"):
         TabularSearchConfig(budget=0)
+
+
+def test_cli_bench_search(clone, tmp_path, capsys):
+    import json
+
+    from snnlab.cli import main
+    out = tmp_path / "r.json"
+    assert main(["bench", "search", "--bench", str(clone), "--allow-missing", "--budget", "3",
+                 "--seeds", "2", "--cache-dir", str(tmp_path / "c"), "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["bench"]["live"] == 3 and set(printed["summary"]) == {"random", "evolution",
+                                                                       "local"}
+    at3 = printed["summary"]["evolution"]["at"]["3"]
+    assert at3["test_acc"]["mean"] == 88.5 and at3["regret"]["mean"] == pytest.approx(0.8)
+    saved = json.loads(out.read_text())
+    assert len(saved["curves"]["local"]["test_acc"]) == 2 and "command" in saved["provenance"]
+    assert main(["bench", "search", "--bench", str(tmp_path / "none")]) == 1
