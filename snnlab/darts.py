@@ -58,8 +58,8 @@ from .ops import OPS, Identity, check_op_names
 # the ops live in snnlab.darts_ops; their names are re-exported here for convenience
 __all__ = ["DARTS_SNN_OPS", "DARTS_NEURON", "ConvBN", "SepConvBN", "MaxPool", "FactorizedReduce",
            "build_darts_op", "drop_path", "MixedOp", "SearchCell", "SearchNetwork",
-           "DiscreteCell", "DiscreteNetwork", "build_darts_network", "cell_key", "lif_view",
-           "reduction_layers"]
+           "DiscreteCell", "DiscreteNetwork", "AuxiliaryHead", "build_darts_network", "cell_key",
+           "lif_view", "reduction_layers"]
 
 DARTS_NEURON = {"tau": 2.0, "threshold": 1.0}
 """LIF settings of every node unless ``neuron=`` overrides (hard reset, ATan surrogate)."""
@@ -496,14 +496,55 @@ class DiscreteCell(nn.Module):
         return _output(self, [states[n] for n in self.concat])
 
 
+class AuxiliaryHead(nn.Module):
+    """DARTS's auxiliary classifier (``AuxiliaryHeadCIFAR``) with LIFs for its ReLUs.
+
+    avgpool 5 stride 3 -> conv 1x1 (128) + BN + LIF -> conv 2x2 (768) + BN + LIF ->
+    mean over space -> linear, averaged over time. It reads a cell's output spikes, so
+    quark0's first ReLU (on a real-valued cell output) has no counterpart here.
+
+    The pool follows the input's side: on CIFAR's 8x8 at 2/3 depth the 5/3 pool gives
+    2x2 and the 2x2 conv 1x1, exactly as DARTS; maps smaller than 8x8 (2x2 for the 8x8
+    digits) are pooled adaptively to 2x2 instead so that the shapes work, and larger
+    ones leave more than 1x1 after the conv, averaged by the mean.
+
+    Args:
+        C_in: channels of the cell output it reads.
+        num_classes: number of logits.
+        neuron: LIF keyword arguments.
+
+    Forward: spikes ``[T, B, C_in, H, W]`` -> logits ``[B, num_classes]``.
+
+    Reference: quark0/darts ``cnn/model.py`` ``AuxiliaryHeadCIFAR``; SpikeDHS retrains
+    with a spiking version of the same head (``new_model_2d.py``).
+    """
+
+    def __init__(self, C_in: int, num_classes: int, neuron: dict):
+        super().__init__()
+        self.conv1 = SpikingConvBlock(C_in, 128, kernel_size=1, **neuron)
+        self.conv2 = SpikingConvBlock(128, 768, kernel_size=2, padding=0, **neuron)
+        self.classifier = TimeDistributed(nn.Linear(768, num_classes))
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        T, B = x_seq.shape[:2]
+        x = x_seq.reshape(T * B, *x_seq.shape[2:])                    # [T*B, C_in, H, W]
+        x = (F.avg_pool2d(x, 5, stride=3, count_include_pad=False) if min(x.shape[-2:]) >= 8
+             else F.adaptive_avg_pool2d(x, 2))                         # [T*B, C_in, h, w]
+        x_seq = x.reshape(T, B, *x.shape[1:])                         # [T, B, C_in, h, w]
+        y = self.conv2(self.conv1(x_seq))                             # [T, B, 768, h', w']
+        return self.classifier(y.mean(dim=(3, 4))).mean(0)           # [B, classes]
+
+
 class DiscreteNetwork(nn.Module):
     """A network of :class:`DiscreteCell` s for retraining a found genotype.
 
-    Like quark0's ``NetworkCIFAR`` without the auxiliary head: stem (conv + BN,
+    Like quark0's ``NetworkCIFAR``: stem (conv + BN,
     ``stem_multiplier * C`` channels), ``layers`` cells (reductions at ``layers // 3``
     and ``2 * layers // 3``, channels doubled there), global average pool, linear
     head, logits averaged over time. It maps images ``[B, in, S, S]`` to logits
     ``[B, classes]``, so it plugs into :func:`snnlab.train.fit` and ``evaluate``.
+    With ``auxiliary=True`` and in training mode it returns ``(logits, aux_logits)``
+    (train with ``TrainConfig(aux_weight=0.4)``); in ``eval()`` always logits alone.
 
     Args:
         genotype: a :class:`~snnlab.genotypes.Genotype` whose op names are registered.
@@ -511,6 +552,9 @@ class DiscreteNetwork(nn.Module):
             sample during training (DARTS evaluation: 0.2, ramped up linearly over
             epochs in quark0 ``train.py``; set ``model.drop_path_prob`` between epochs
             to do the same). Never active in ``eval()``.
+        auxiliary: add an :class:`AuxiliaryHead` on the output of cell ``2 * layers // 3``
+            (the second reduction cell, as quark0), run in training mode only. Its
+            parameters are trained but never used for predictions.
         Others: as :class:`SearchNetwork`.
     """
 
@@ -518,7 +562,8 @@ class DiscreteNetwork(nn.Module):
                  T: int = 2, in_channels: int = 3, image_size: int = 32,
                  neuron: Optional[dict] = None, drop_path_prob: float = 0.0,
                  attention: Optional[AttentionFactory] = None,
-                 attention_placement: str = "cell_output", stem_multiplier: int = 3):
+                 attention_placement: str = "cell_output", stem_multiplier: int = 3,
+                 auxiliary: bool = False):
         super().__init__()
         if not isinstance(genotype, Genotype):
             raise TypeError(f"genotype must be a snnlab.genotypes.Genotype; got "
@@ -537,6 +582,8 @@ class DiscreteNetwork(nn.Module):
         self.genotype, self.T, self.layers = genotype, T, layers
         self.in_channels, self.image_size = in_channels, image_size
         self.drop_path_prob = drop_path_prob
+        self.aux_index = 2 * layers // 3                              # quark0 NetworkCIFAR
+        self.auxiliary_head = None
         C_curr = stem_multiplier * C
         self.stem = _stem(in_channels, C_curr, batch_stats=False)
         C_pp, C_p, C_curr = C_curr, C_curr, C
@@ -552,19 +599,26 @@ class DiscreteNetwork(nn.Module):
                                            attention_placement))
             reduction_prev = reduction
             C_pp, C_p = C_p, len(genotype.concat_of(kind)) * C_curr
+            if auxiliary and i == self.aux_index:
+                self.auxiliary_head = AuxiliaryHead(C_p, num_classes,
+                                                    {**DARTS_NEURON, **(neuron or {})})
         self.classifier = TimeDistributed(nn.Linear(C_p, num_classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         s0 = s1 = _encode(self, x)                                    # [T, B, 3C, S, S]
-        for cell in self.cells:
+        aux_logits = None
+        for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-        return _head(self, s1)                                        # [B, classes]
+            if i == self.aux_index and self.auxiliary_head is not None and self.training:
+                aux_logits = self.auxiliary_head(s1)                  # [B, classes]
+        logits = _head(self, s1)                                      # [B, classes]
+        return logits if aux_logits is None else (logits, aux_logits)
 
 
 def build_darts_network(genotype: Genotype, profile, bundle,
                         attention: Union[str, AttentionFactory, None] = None,
                         attention_placement: str = "cell_output",
-                        neuron: Optional[dict] = None) -> DiscreteNetwork:
+                        neuron: Optional[dict] = None, auxiliary: bool = False) -> DiscreteNetwork:
     """A :class:`DiscreteNetwork` sized by a profile's ``darts_eval_*`` fields for a bundle.
 
     Args:
@@ -575,6 +629,7 @@ def build_darts_network(genotype: Genotype, profile, bundle,
         attention: a name of :data:`snnlab.attention.ATTENTIONS` or a factory;
             None or ``"none"``: no attention blocks.
         neuron: LIF overrides (default ``tau`` from the profile, threshold 1).
+        auxiliary: add the auxiliary head (train with ``aux_weight > 0``).
     """
     if isinstance(attention, str):
         attention = None if attention == "none" else get_attention(attention)
@@ -584,4 +639,4 @@ def build_darts_network(genotype: Genotype, profile, bundle,
                            T=profile.darts_T, in_channels=bundle.in_channels,
                            image_size=bundle.image_size, neuron=neuron,
                            drop_path_prob=profile.darts_drop_path, attention=attention,
-                           attention_placement=attention_placement)
+                           attention_placement=attention_placement, auxiliary=auxiliary)

@@ -90,7 +90,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .darts import MixedOp, build_darts_op
+from .darts import AuxiliaryHead, MixedOp, build_darts_op
 from .dgs import StagedNetwork
 from .encoding import direct
 from .genotypes import Genotype, derive_cell, num_edges
@@ -528,14 +528,18 @@ class SpikeDHSNetwork(_SpikeDHSBase):
         genotype: a :class:`SpikeDHSGenotype` (cell, path, optional ``b`` and ``tau`` per stage).
         in_channels, num_classes, T, filters, neuron, downsample: as :class:`SpikeDHSSupernet`
             (official retraining: F = 48, so 144/288/576 channels on the CIFAR path).
-    Forward: images ``[B, C, H, W]`` -> logits ``[B, classes]``. Each stage's LIFs use the
-    genotype's ``b`` (surrogate) and ``tau`` (fixed); a per-channel ``tau`` list of
-    another length than a stage's width is quantile-mapped to it (:func:`map_channel_tau`).
+        auxiliary: an :class:`~snnlab.darts.AuxiliaryHead` on the output of cell
+            ``2 * len(path) // 3`` (official: cell 5 of 8), run in training mode only.
+    Forward: images ``[B, C, H, W]`` -> logits ``[B, classes]``, or ``(logits,
+    aux_logits)`` in training mode with ``auxiliary`` (train with ``aux_weight=0.4``).
+    Each stage's LIFs use the genotype's ``b`` (surrogate) and ``tau`` (fixed); a
+    per-channel ``tau`` list of another length than a stage's width is quantile-mapped
+    to it (:func:`map_channel_tau`).
     """
 
     def __init__(self, genotype: SpikeDHSGenotype, in_channels: int, num_classes: int,
                  T: int = 4, filters: int = 8, neuron: Optional[dict] = None,
-                 downsample: str = "max"):
+                 downsample: str = "max", auxiliary: bool = False):
         super().__init__()
         if not isinstance(genotype, SpikeDHSGenotype):
             raise TypeError(f"genotype must be a SpikeDHSGenotype; got {type(genotype).__name__}. "
@@ -554,6 +558,10 @@ class SpikeDHSNetwork(_SpikeDHSBase):
                                            genotype.concat, self._neuron(C), downsample))
         self.head = _Head(len(genotype.concat) * filters * 2 ** genotype.path[-1], num_classes)
         self._levels = levels
+        self.aux_index = 2 * len(genotype.path) // 3                  # train.py's cell 5 of 8
+        self.auxiliary_head = None if not auxiliary else AuxiliaryHead(
+            len(genotype.concat) * filters * 2 ** genotype.path[self.aux_index], num_classes,
+            self.neuron)
         self._apply_genotype_neurons()
 
     def _apply_genotype_neurons(self) -> None:
@@ -584,6 +592,12 @@ class SpikeDHSNetwork(_SpikeDHSBase):
 
     def run_head(self, history) -> torch.Tensor:
         return self.head(history[-1][0])
+
+    def forward(self, x: torch.Tensor):
+        logits, history = self.run(self.encode(x))
+        if self.auxiliary_head is None or not self.training:
+            return logits
+        return logits, self.auxiliary_head(history[self.aux_index + 2][0])   # cell k: [k + 2]
 
 
 def map_channel_tau(tau: Sequence[float], channels: int) -> List[float]:

@@ -502,12 +502,14 @@ def load_spikedhs_result(path: Union[str, os.PathLike]) -> dict:
 
 
 def build_spikedhs_network(result_or_genotype: Union[dict, SpikeDHSGenotype], profile: Profile,
-                           bundle, neuron: Optional[dict] = None) -> SpikeDHSNetwork:
+                           bundle, neuron: Optional[dict] = None,
+                           auxiliary: bool = False) -> SpikeDHSNetwork:
     """The retrained network of a search result (or genotype), sized by the profile.
 
     Width ``F = profile.spikedhs_retrain_filters`` and ``T = profile.spikedhs_T``; the LIF
     threshold, base tau and resize rule come from the result's config (defaults for a bare
-    genotype); ``b`` and ``tau`` per stage from the genotype.
+    genotype); ``b`` and ``tau`` per stage from the genotype. ``auxiliary`` adds the
+    auxiliary head (train with ``aux_weight > 0``; the paper profile's retraining recipe).
     """
     config: dict = {}
     if isinstance(result_or_genotype, SpikeDHSGenotype):
@@ -527,4 +529,4 @@ def build_spikedhs_network(result_or_genotype: Union[dict, SpikeDHSGenotype], pr
     return SpikeDHSNetwork(genotype, bundle.in_channels, bundle.num_classes,
                            T=profile.spikedhs_T, filters=profile.spikedhs_retrain_filters,
                            neuron={**base, **(neuron or {})},
-                           downsample=config.get("downsample", "max"))
+                           downsample=config.get("downsample", "max"), auxiliary=auxiliary)

@@ -452,3 +452,57 @@ def test_discrete_network_trains_with_fit_and_builds_darts_v2():
     v2 = DiscreteNetwork(DARTS_V2, C=2, num_classes=3, layers=3, T=2, in_channels=1,
                          image_size=8)
     assert v2(batch()[0]).shape == (6, 3)
+
+
+# ---- the auxiliary head (DARTS A.2.1, quark0 AuxiliaryHeadCIFAR) ------------------------------
+
+def test_auxiliary_head_reads_the_cell_at_two_thirds_in_training_only():
+    torch.manual_seed(0)
+    net = DiscreteNetwork(GENOTYPE, C=2, num_classes=3, layers=6, T=2, in_channels=1,
+                          image_size=8, auxiliary=True)
+    assert net.aux_index == 4                                         # 2 * 6 // 3: 2nd reduction
+    seen = {}
+    net.cells[4].register_forward_hook(lambda module, args, out: seen.update(s=out))
+    x, _ = batch()
+    logits, aux_logits = net(x)
+    torch.testing.assert_close(aux_logits, net.auxiliary_head(seen["s"]))
+    assert logits.shape == aux_logits.shape == (6, 3)
+    torch.manual_seed(0)
+    plain = DiscreteNetwork(GENOTYPE, C=2, num_classes=3, layers=6, T=2, in_channels=1,
+                            image_size=8)
+    extra = set(net.state_dict()) - set(plain.state_dict())
+    assert extra and all(k.startswith("auxiliary_head.") for k in extra)
+    plain.load_state_dict({k: v for k, v in net.state_dict().items()
+                           if not k.startswith("auxiliary_head.")})
+    torch.testing.assert_close(plain(x), logits)                      # the head changes no logit
+    net.eval()
+    out = net(x)
+    assert isinstance(out, torch.Tensor) and out.shape == (6, 3)      # eval: logits alone
+
+
+@pytest.mark.parametrize("side,conv_side", [(8, 1), (2, 1), (16, 3)])
+def test_auxiliary_head_shapes(side, conv_side):
+    from snnlab.darts import DARTS_NEURON, AuxiliaryHead
+    head = AuxiliaryHead(12, 10, DARTS_NEURON)
+    sides = []
+    head.conv2.register_forward_hook(lambda module, args, out: sides.append(out.shape[-1]))
+    assert head(torch.rand(2, 3, 12, side, side).round()).shape == (3, 10)
+    assert sides == [conv_side]       # 8x8: DARTS's pool 5/3 -> 2x2 -> conv 2x2 -> 1x1
+
+
+def test_spikedhs_network_auxiliary_head():
+    from snnlab.spikedhs import SpikeDHSGenotype, SpikeDHSNetwork
+    cell = (("conv_3x3", 0), ("skip_connect", 1), ("conv_3x3", 1), ("conv_3x3", 2),
+            ("skip_connect", 0), ("conv_3x3", 3))
+    genotype = SpikeDHSGenotype(cell=cell, path=(0, 1, 1, 2, 2, 2))
+    torch.manual_seed(0)
+    net = SpikeDHSNetwork(genotype, 1, 3, T=2, filters=2, auxiliary=True)
+    assert net.aux_index == 4
+    seen = {}
+    net.cells[4].register_forward_hook(lambda module, args, out: seen.update(s=out))
+    x, _ = batch()
+    logits, aux_logits = net(x)
+    torch.testing.assert_close(aux_logits, net.auxiliary_head(seen["s"]))
+    net.eval()
+    assert isinstance(net(x), torch.Tensor)
+    assert SpikeDHSNetwork(genotype, 1, 3, T=2, filters=2).auxiliary_head is None
