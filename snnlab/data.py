@@ -47,6 +47,7 @@ __all__ = [
     "load_dataset",
     "make_loaders",
     "random_crop_flip",
+    "cutout",
 ]
 
 DATASETS = ("digits", "cifar10", "cifar100")
@@ -118,6 +119,8 @@ def load_digits(seed: int = 0, val_fraction: float = 0.15,
     Args:
         seed: fixes the split; the same seed always gives the same split.
         val_fraction, test_fraction: share of each class held out for val and test.
+            ``val_fraction=0`` trains on everything but the test set and validates on the
+            test set (what the official NAS codes do; see :func:`load_cifar`).
     Returns:
         DataBundle of ``TensorDataset`` s: images ``[N, 1, 8, 8]`` float32 in [0, 1]
         (``pixel / 16``) and labels ``[N]`` int64; 10 classes.
@@ -144,8 +147,10 @@ def load_digits(seed: int = 0, val_fraction: float = 0.15,
         idx_t = torch.as_tensor(idx)
         return TensorDataset(images[idx_t], labels[idx_t])
 
-    return DataBundle(name="digits", train=subset(train_idx), val=subset(val_idx),
-                      test=subset(test_idx), num_classes=10, in_channels=1, image_size=8,
+    test = subset(test_idx)
+    val = test if val_fraction == 0 else subset(val_idx)
+    return DataBundle(name="digits", train=subset(train_idx), val=val, test=test,
+                      num_classes=10, in_channels=1, image_size=8,
                       classes=tuple(str(d) for d in range(10)))
 
 
@@ -196,6 +201,39 @@ def random_crop_flip(image: torch.Tensor, padding: int = 4,
     if torch.rand((), generator=generator) < 0.5:
         out = out.flip(-1)
     return out
+
+
+def cutout(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Zero one ``size`` x ``size`` square per image, centred anywhere (DeVries & Taylor 2017).
+
+    x: images ``[B, C, H, W]`` (or sequences ``[T, B, C, H, W]``: the same square at every
+    step). Returns a new tensor of the same shape and dtype; all channels of an image lose
+    the same square. As DARTS's ``utils.Cutout`` (quark0 ``cnn/utils.py``), the centre is
+    uniform over the image and the square is clipped at the borders, so near an edge fewer
+    than ``size**2`` pixels are zeroed (for an odd ``size`` quark0 zeroes ``size - 1`` rows and
+    columns; here always ``size``). It runs on the batch (on ``x``'s device) after
+    normalization, as DARTS's transform does (zero = the mean colour). The centres come
+    from torch's global CPU RNG, so a checkpointed run resumes exactly.
+
+    Example:
+        >>> cutout(torch.ones(2, 3, 32, 32), 16).shape
+        torch.Size([2, 3, 32, 32])
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"cutout size must be an int >= 1; got {size!r}.")
+    if x.dim() not in (4, 5):
+        raise ValueError(f"cutout expects images [B, C, H, W] or sequences [T, B, C, H, W]; "
+                         f"got {tuple(x.shape)}.")
+    B, H, W = x.shape[-4], x.shape[-2], x.shape[-1]
+    cy = torch.randint(0, H, (B, 1)).to(x.device)                    # [B, 1] centre rows
+    cx = torch.randint(0, W, (B, 1)).to(x.device)
+    rows = torch.arange(H, device=x.device)                           # [H]
+    cols = torch.arange(W, device=x.device)
+    top, left = cy - size // 2, cx - size // 2                        # may lie outside: clipped
+    in_rows = (rows >= top) & (rows < top + size)                     # [B, H]
+    in_cols = (cols >= left) & (cols < left + size)                   # [B, W]
+    square = in_rows[:, None, :, None] & in_cols[:, None, None, :]    # [B, 1, H, W]
+    return x.masked_fill(square, 0)
 
 
 class CIFARDataset(Dataset):
@@ -366,7 +404,10 @@ def load_cifar(name: str = "cifar10", root: str | Path | None = None,
             (default :func:`default_root`: ``$SNNLAB_DATA`` or ``./data``).
         download: fetch the archive from the official site if the folder is missing.
         seed, val_fraction: the val set is a stratified, seeded share of the training
-            images (0.1 -> 5,000 of 50,000); 0 gives an empty val set.
+            images (0.1 -> 5,000 of 50,000). ``0`` trains on all 50,000 and the val set
+            *is the test set*, as the official DARTS and SpikeDHS codes do (their
+            "valid" loader reads the test split): then validation accuracy is test
+            accuracy and must not be used to pick a model.
         augment: random crop + flip on the training set (never on val or test).
     Returns:
         DataBundle of :class:`CIFARDataset` s; items ``x [3, 32, 32]`` float32, ``y`` int64.
@@ -393,9 +434,10 @@ def load_cifar(name: str = "cifar10", root: str | Path | None = None,
     def make(x: np.ndarray, y: np.ndarray, aug: bool) -> CIFARDataset:
         return CIFARDataset(x, y, spec.mean, spec.std, augment=aug)
 
+    test = make(x_test, y_test, False)
+    val = test if val_fraction == 0 else make(x_train[val_idx], y_train[val_idx], False)
     return DataBundle(name=name, train=make(x_train[train_idx], y_train[train_idx], augment),
-                      val=make(x_train[val_idx], y_train[val_idx], False),
-                      test=make(x_test, y_test, False), num_classes=spec.num_classes,
+                      val=val, test=test, num_classes=spec.num_classes,
                       in_channels=3, image_size=32, classes=classes)
 
 

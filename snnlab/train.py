@@ -11,6 +11,9 @@ networks", IEEE Signal Processing Magazine 2019).
 * a progress bar (``tqdm.auto``) when someone is watching,
 * mixed precision on CUDA (bf16 autocast, or fp16 with a ``GradScaler``),
 * a cosine learning-rate schedule stepped once per epoch,
+* the extras of the DARTS / SpikeDHS retraining recipes, each off by default:
+  gradient-norm clipping, cutout, an auxiliary head's loss and a linear
+  drop-path ramp (:class:`TrainConfig`),
 * checkpoints written atomically (temp file in the same folder, then
   ``os.replace``) after every ``checkpoint_every`` epochs, holding the model,
   optimizer, scheduler, scaler, epoch, history, config and every RNG state, so
@@ -44,7 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .profiles import Profile, seed_everything
+from .data import cutout
+from .profiles import Profile, seed_everything, training_recipe
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "default_device", "fit", "evaluate",
            "resolve_device", "save_checkpoint", "load_checkpoint", "read_checkpoint",
@@ -77,6 +81,15 @@ class TrainConfig:
         label_smoothing: passed to ``F.cross_entropy`` during training only.
         grad_clip: clip the global gradient norm to this value; None for no
             clipping (SpikeDHS and DARTS clip to 5).
+        cutout: zero one square of this side per training image
+            (:func:`snnlab.data.cutout`; DARTS and SpikeDHS retrain with 16); 0: off.
+        aux_weight: weight of the auxiliary head's loss (DARTS, SpikeDHS: 0.4). When
+            > 0 the model must return ``(logits, aux_logits)`` in training mode (e.g.
+            ``DiscreteNetwork(..., auxiliary=True)``) and the loss is
+            ``ce(logits) + aux_weight * ce(aux_logits)``; 0: the model returns logits.
+        drop_path_max: when set, ``model.drop_path_prob = drop_path_max * e / epochs``
+            before epoch ``e`` (0-based), the linear ramp of quark0 ``train.py`` L100;
+            None leaves the model's ``drop_path_prob`` alone.
         amp: mixed precision on CUDA: bf16 autocast where supported, else fp16
             autocast with a ``GradScaler``. Ignored on CPU (full float32).
         channels_last: move the model and the 4-d batches to ``channels_last``
@@ -95,6 +108,9 @@ class TrainConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0
     grad_clip: Optional[float] = None
+    cutout: int = 0
+    aux_weight: float = 0.0
+    drop_path_max: Optional[float] = None
     amp: bool = True
     channels_last: bool = False
     seed: int = 0
@@ -124,21 +140,41 @@ class TrainConfig:
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be > 0 or None (no clipping); "
                              f"got {self.grad_clip!r}.")
+        if isinstance(self.cutout, bool) or not isinstance(self.cutout, int) or self.cutout < 0:
+            raise ValueError(f"TrainConfig.cutout must be an int >= 0 (0: off); "
+                             f"got {self.cutout!r}.")
+        if not (isinstance(self.aux_weight, (int, float)) and self.aux_weight >= 0):
+            raise ValueError(f"TrainConfig.aux_weight must be a number >= 0; "
+                             f"got {self.aux_weight!r}.")
+        if self.drop_path_max is not None and not 0 <= self.drop_path_max < 1:
+            raise ValueError(f"TrainConfig.drop_path_max must be in [0, 1) or None; "
+                             f"got {self.drop_path_max!r}.")
 
     @classmethod
-    def from_profile(cls, profile: Profile, **overrides: Any) -> "TrainConfig":
+    def from_profile(cls, profile: Profile, recipe: str = "baseline",
+                     **overrides: Any) -> "TrainConfig":
         """The training settings of a :class:`~snnlab.profiles.Profile`, plus ``overrides``.
+
+        Args:
+            profile: the run's profile.
+            recipe: ``"baseline"`` (the hand-designed network's recipe), or the
+                retraining recipe of a found network: ``"darts"``, ``"madarts"`` or
+                ``"spikedhs"`` (:func:`snnlab.profiles.training_recipe`; its
+                ``batch_size`` sizes the loaders and is not part of the config).
+            overrides: TrainConfig fields to change.
 
         Example:
             >>> from snnlab.profiles import get_profile
             >>> TrainConfig.from_profile(get_profile("tiny"), epochs=1).epochs
             1
+            >>> TrainConfig.from_profile(get_profile("paper"), "darts").aux_weight
+            0.4
         """
         if not isinstance(profile, Profile):
             raise TypeError(f"profile must be a snnlab.profiles.Profile; "
                             f"got {type(profile).__name__}. Use get_profile(name).")
         fields = {f.name for f in dataclasses.fields(cls)}
-        shared = {k: v for k, v in dataclasses.asdict(profile).items() if k in fields}
+        shared = {k: v for k, v in training_recipe(profile, recipe).items() if k in fields}
         unknown = sorted(set(overrides) - fields)
         if unknown:
             raise TypeError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(fields)}.")
@@ -406,6 +442,32 @@ def evaluate(model: nn.Module, loader: Iterable, device: Union[str, torch.device
 
 # ----------------------------------------------------------------------------- fit
 
+def _training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                   config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training forward: ``(logits [B, classes], loss)``.
+
+    With ``config.aux_weight > 0`` the model returns ``(logits, aux_logits)`` and
+    ``loss = ce(logits) + aux_weight * ce(aux_logits)`` (quark0 ``train.py``, DARTS A.2.1).
+    """
+    out = model(x)
+    pair = isinstance(out, (tuple, list)) and len(out) == 2
+    if config.aux_weight > 0 and not pair:
+        raise TypeError(f"TrainConfig.aux_weight={config.aux_weight} needs a model that returns "
+                        f"(logits, aux_logits) in training mode; {type(model).__name__} returned "
+                        f"{type(out).__name__}. Build it with an auxiliary head (e.g. "
+                        "DiscreteNetwork(..., auxiliary=True)) or set aux_weight=0.")
+    if config.aux_weight == 0 and pair:
+        raise TypeError(f"{type(model).__name__} returned a pair (logits, aux_logits) in training "
+                        "mode but TrainConfig.aux_weight is 0; set aux_weight (DARTS: 0.4) or "
+                        "build the model without its auxiliary head.")
+    logits, aux_logits = out if pair else (out, None)                # [B, classes] each
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+    if aux_logits is not None:
+        loss = loss + config.aux_weight * F.cross_entropy(
+            aux_logits.float(), y, label_smoothing=config.label_smoothing)
+    return logits, loss
+
+
 def _train_one_epoch(model, loader, optimizer, scaler, autocast, config, device, epoch, bar):
     """One pass over ``loader``; returns (mean loss, accuracy). Raises on a non-finite loss."""
     model.train()
@@ -414,9 +476,10 @@ def _train_one_epoch(model, loader, optimizer, scaler, autocast, config, device,
     for batch, (x, y) in enumerate(loader):
         x = _to_device(x, device, config.channels_last)
         y = y.to(device, non_blocking=True)
+        if config.cutout:
+            x = cutout(x, config.cutout)          # on the device; centres from torch's CPU RNG
         with autocast:
-            logits = model(x)                                            # [B, classes]
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            logits, loss = _training_loss(model, x, y, config)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             lr = optimizer.param_groups[0]["lr"]
@@ -485,6 +548,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
         One dict per epoch: ``epoch`` (1-based), ``train_loss``, ``train_acc``,
         ``val_loss``, ``val_acc`` (None without ``val_loader``), ``lr`` (used during
         the epoch), ``seconds`` (wall time of the epoch, the only non-reproducible key).
+        ``train_loss`` is the optimized loss (with the auxiliary term if any);
+        ``train_acc`` is that of the main logits.
     Raises:
         RuntimeError: a NaN/inf loss (names epoch and batch); the checkpoint on disk
             keeps the last completed epoch.
@@ -495,6 +560,11 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
                         "Build one with TrainConfig(...) or TrainConfig.from_profile(profile).")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path of the run to continue>.")
+    if config.drop_path_max is not None and not hasattr(model, "drop_path_prob"):
+        raise TypeError(f"TrainConfig.drop_path_max={config.drop_path_max} ramps "
+                        f"model.drop_path_prob, but {type(model).__name__} has no such attribute; "
+                        "use a model with drop-path (e.g. snnlab.darts.DiscreteNetwork) or set "
+                        "drop_path_max=None.")
     device = resolve_device(device)
     if not resume:
         seed_everything(config.seed)
@@ -538,6 +608,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
             lr = optimizer.param_groups[0]["lr"]
             if bar is not None:
                 bar.set_description(f"epoch {epoch}/{config.epochs}")
+            if config.drop_path_max is not None:   # linear ramp from 0 (quark0 train.py L100)
+                model.drop_path_prob = config.drop_path_max * (epoch - 1) / config.epochs
             train_loss, train_acc = _train_one_epoch(
                 model, train_loader, optimizer, scaler, autocast, config, device, epoch, bar)
             scheduler.step()

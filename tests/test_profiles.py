@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from snnlab.data import DATASETS
-from snnlab.profiles import PROFILES, Profile, get_profile, seed_everything
+from snnlab.profiles import (PROFILES, RECIPES, Profile, get_profile, seed_everything,
+                             training_recipe)
 from snnlab.train import TrainConfig
 
 
@@ -86,3 +87,49 @@ def test_seed_everything_repeats_all_generators():
 def test_seed_everything_rejects_bad_seeds(bad, error):
     with pytest.raises(error, match="seed"):
         seed_everything(bad)
+
+
+@pytest.mark.parametrize("name", ["tiny", "colab"])
+def test_small_profiles_retrain_with_the_baseline_recipe(name):
+    # the chapters' stored outputs were made with these settings: they must not move
+    profile = PROFILES[name]
+    base = TrainConfig.from_profile(profile)
+    assert TrainConfig.from_profile(profile, "darts") == base
+    assert TrainConfig.from_profile(profile, "madarts") == dataclasses.replace(
+        base, epochs=profile.madarts_retrain_epochs)
+    assert TrainConfig.from_profile(profile, "spikedhs") == dataclasses.replace(
+        base, epochs=profile.spikedhs_retrain_epochs)
+    for recipe in RECIPES:
+        assert training_recipe(profile, recipe)["batch_size"] == profile.batch_size
+    assert (base.cutout, base.aux_weight, base.grad_clip, base.drop_path_max) == (0, 0, None, None)
+    assert profile.val_fraction == {"tiny": 0.15, "colab": 0.1}[name]  # the loaders' defaults
+
+
+def test_paper_profile_uses_the_published_retraining_recipes():
+    paper = PROFILES["paper"]
+    darts = TrainConfig.from_profile(paper, "darts")      # DARTS A.2.1, quark0 train.py
+    assert (darts.epochs, darts.optimizer, darts.lr, darts.lr_min, darts.momentum,
+            darts.weight_decay, darts.schedule) == (600, "sgd", 0.025, 0.0, 0.9, 3e-4, "cosine")
+    assert (darts.cutout, darts.aux_weight, darts.grad_clip, darts.drop_path_max) == (
+        16, 0.4, 5.0, 0.2)
+    assert training_recipe(paper, "darts")["batch_size"] == 96
+    madarts = TrainConfig.from_profile(paper, "madarts")  # unknown: DARTS's recipe
+    assert madarts == dataclasses.replace(darts, epochs=paper.madarts_retrain_epochs)
+    spikedhs = TrainConfig.from_profile(paper, "spikedhs")  # SpikeDHS train.sh, train.py
+    assert (spikedhs.epochs, spikedhs.lr, spikedhs.lr_min, spikedhs.weight_decay) == (
+        100, 0.025, 0.0, 3e-4)
+    assert (spikedhs.cutout, spikedhs.aux_weight, spikedhs.grad_clip,
+            spikedhs.drop_path_max) == (16, 0.4, 5.0, None)
+    assert training_recipe(paper, "spikedhs")["batch_size"] == 50
+    assert TrainConfig.from_profile(paper) == TrainConfig.from_profile(paper, "baseline")
+    assert paper.val_fraction == 0.0                      # all 50,000 images, val = test
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        training_recipe(paper, "snasnet")
+
+
+def test_val_fraction_zero_validates_on_the_test_set():
+    from snnlab.data import load_dataset
+    bundle = load_dataset("digits", val_fraction=0.0)
+    held_out = load_dataset("digits")
+    assert bundle.val is bundle.test
+    assert len(bundle.train) == len(held_out.train) + len(held_out.val)

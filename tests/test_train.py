@@ -4,10 +4,12 @@ import os
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import snnlab.train as train_module
+from snnlab.data import cutout
 from snnlab.models import SpikingCNN
 from snnlab.profiles import seed_everything
 from snnlab.train import (TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint)
@@ -316,3 +318,179 @@ def test_nan_weights_after_last_step_are_not_checkpointed(tmp_path, monkeypatch)
     assert state["epoch"] == 1
     assert all(torch.isfinite(t).all() for t in state["model"].values()
                if t.is_floating_point())
+
+
+# ---- the retraining extras: cutout, gradient clipping, auxiliary loss, drop-path ramp ----------
+
+def _zeroed_box(zeroed: torch.Tensor):
+    """Row range and column range of the True pixels of ``zeroed`` [H, W]."""
+    rows = zeroed.any(1).nonzero().flatten()
+    cols = zeroed.any(0).nonzero().flatten()
+    return (rows.min().item(), rows.max().item() + 1), (cols.min().item(), cols.max().item() + 1)
+
+
+@pytest.mark.parametrize("size", [16, 5])
+def test_cutout_zeroes_one_clipped_square_per_image_and_nothing_else(size):
+    torch.manual_seed(0)
+    x = 1.0 + torch.rand(64, 3, 32, 32)                               # no zeros to begin with
+    torch.manual_seed(5)
+    out = cutout(x, size)
+    assert out.shape == x.shape and torch.equal(x, x.clamp(min=1.0))  # input untouched
+    zeroed = out == 0
+    assert torch.equal(zeroed, zeroed[:, :1].expand_as(zeroed))       # all channels alike
+    torch.testing.assert_close(out[~zeroed], x[~zeroed], rtol=0, atol=0)
+    full = 0
+    for z in zeroed[:, 0]:
+        (r0, r1), (c0, c1) = _zeroed_box(z)
+        assert z.sum() == (r1 - r0) * (c1 - c0)                       # one solid rectangle
+        for lo, hi in ((r0, r1), (c0, c1)):                           # size, or cut by a border
+            assert hi - lo == size or (hi - lo < size and (lo == 0 or hi == 32))
+        full += z.sum().item() == size * size
+    assert full > 5                                                   # many lie inside
+    torch.manual_seed(5)
+    torch.testing.assert_close(cutout(x, size), out, rtol=0, atol=0)  # torch's RNG decides
+
+
+def test_cutout_on_sequences_and_bad_input():
+    torch.manual_seed(1)
+    out = cutout(torch.ones(3, 4, 2, 16, 16), 6)                      # [T, B, C, H, W]
+    assert torch.equal(out[0], out[2])                                # same square at every step
+    assert all(0 < (out[0, b] == 0).sum() <= 2 * 36 for b in range(4))
+    with pytest.raises(ValueError, match="cutout"):
+        cutout(torch.ones(4, 16, 16), 6)
+    with pytest.raises(ValueError, match="TrainConfig.cutout"):
+        TrainConfig(cutout=-1)
+
+
+def test_grad_clip_bounds_the_gradient_norm(monkeypatch):
+    norms = []
+    real = train_module._make_optimizer
+
+    def recording(model, config):
+        """The usual optimizer, noting the global gradient norm before every step."""
+        optimizer = real(model, config)
+
+        def note_norm(opt, args, kwargs):
+            grads = [p.grad.flatten() for p in model.parameters() if p.grad is not None]
+            norms.append(torch.linalg.vector_norm(torch.cat(grads)).item())
+        optimizer.register_step_pre_hook(note_norm)
+        return optimizer
+
+    monkeypatch.setattr(train_module, "_make_optimizer", recording)
+    fit(_model(), *_loaders(), _config(epochs=1), device="cpu", progress=False)
+    assert max(norms) > 0.05                                          # so the clip below bites
+    norms.clear()
+    fit(_model(), *_loaders(), _config(epochs=1, grad_clip=0.05), device="cpu", progress=False)
+    assert len(norms) == 6 and max(norms) <= 0.05 * (1 + 1e-5)
+
+
+class _TwoHeads(nn.Module):
+    """Returns (logits, aux_logits) in training mode and logits in eval, as DARTS's networks."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body, self.main, self.aux = nn.Linear(64, 8), nn.Linear(8, 4), nn.Linear(8, 4)
+
+    def forward(self, x):
+        h = torch.tanh(self.body(x.flatten(1)))                      # [B, 8]
+        return (self.main(h), self.aux(h)) if self.training else self.main(h)
+
+
+def test_aux_loss_is_ce_plus_weighted_aux_ce_on_one_step():
+    data = _quadrant_data(16, 3)
+    loader = DataLoader(data, batch_size=16)
+    config = _config(epochs=1, lr=0.5, momentum=0.0, weight_decay=0.0, label_smoothing=0.0,
+                     schedule="constant", aux_weight=0.4)
+    model = _TwoHeads()
+    history = fit(model, loader, None, config, device="cpu", progress=False)
+
+    manual = _TwoHeads()                                              # the same initial weights
+    x, y = data.tensors
+    logits, aux_logits = manual(x)
+    loss = F.cross_entropy(logits, y) + 0.4 * F.cross_entropy(aux_logits, y)
+    loss.backward()
+    assert history[0]["train_loss"] == pytest.approx(loss.item(), rel=1e-6)
+    assert history[0]["train_acc"] == (logits.argmax(1) == y).float().mean().item()
+    with torch.no_grad():
+        for p in manual.parameters():
+            p -= 0.5 * p.grad                                         # one plain SGD step
+    for a, b in zip(model.parameters(), manual.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_aux_weight_and_model_must_agree():
+    loader = DataLoader(_quadrant_data(16, 3), batch_size=16)
+    with pytest.raises(TypeError, match="aux_weight=0.4 needs a model that returns"):
+        fit(_model(), loader, None, _config(epochs=1, aux_weight=0.4), device="cpu",
+            progress=False)
+    with pytest.raises(TypeError, match="returned a pair"):
+        fit(_TwoHeads(), loader, None, _config(epochs=1), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="aux_weight"):
+        TrainConfig(aux_weight=-0.1)
+
+
+class _DropPathProbe(nn.Module):
+    """A small SpikingCNN behind dropout of probability ``drop_path_prob`` on the input;
+    records that probability and its input at every training forward."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.drop_path_prob = 0.0
+        self.net = SpikingCNN(1, 4, widths=(4, 8), T=2, image_size=8)
+        self.seen = []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append((self.drop_path_prob, x.detach().clone()))
+        return self.net(F.dropout(x, self.drop_path_prob, self.training))
+
+
+def test_drop_path_prob_follows_the_linear_ramp_and_cutout_reaches_the_model():
+    model = _DropPathProbe()
+    train, _ = _loaders(n_train=32, batch_size=16)
+    fit(model, train, None, _config(epochs=4, drop_path_max=0.2, cutout=4), device="cpu",
+        progress=False)
+    assert [p for p, _ in model.seen[::2]] == pytest.approx([0.0, 0.05, 0.1, 0.15])
+    assert all((x == 0).flatten(1).sum(1).min() >= 4 for _, x in model.seen)  # a square each
+    with pytest.raises(TypeError, match="drop_path_prob"):
+        fit(_model(), train, None, _config(epochs=1, drop_path_max=0.2), device="cpu",
+            progress=False)
+    with pytest.raises(ValueError, match="drop_path_max"):
+        TrainConfig(drop_path_max=1.0)
+
+
+def test_resume_is_exact_with_cutout_drop_path_ramp_clip_and_aux(tmp_path, monkeypatch):
+    from snnlab.darts import DiscreteNetwork
+    from snnlab.genotypes import DARTS_V2
+
+    def net(seed):
+        torch.manual_seed(seed)
+        return DiscreteNetwork(DARTS_V2, C=2, num_classes=4, layers=3, T=2, in_channels=1,
+                               image_size=8, drop_path_prob=0.0, auxiliary=True)
+
+    config = _config(epochs=3, cutout=4, drop_path_max=0.3, grad_clip=0.5, aux_weight=0.4)
+    reference = net(0)
+    ref_history = fit(reference, *_loaders(n_train=48), config, device="cpu", progress=False)
+
+    path = tmp_path / "run.pt"
+    real_epoch = train_module._train_one_epoch
+
+    def killed_in_epoch_3(*args, **kwargs):
+        if args[7] == 3:
+            raise _Killed
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_train_one_epoch", killed_in_epoch_3)
+    with pytest.raises(_Killed):
+        fit(net(0), *_loaders(n_train=48), config, device="cpu", checkpoint=path, progress=False)
+    monkeypatch.setattr(train_module, "_train_one_epoch", real_epoch)
+
+    torch.manual_seed(1234)
+    resumed = net(99)
+    history = fit(resumed, *_loaders(n_train=48), config, device="cpu", checkpoint=path,
+                  resume=True, progress=False)
+    assert _strip_seconds(history) == _strip_seconds(ref_history)
+    _assert_same_weights(resumed, reference)
+    assert resumed.drop_path_prob == pytest.approx(0.2)               # 0.3 * 2 / 3 in epoch 3
