@@ -50,7 +50,7 @@ from .models import SpikingCNN
 from .cli_bench import add_bench
 from .cli_search import (add_search_darts, add_search_madarts, add_search_spikedhs,
                          build_searched_model, read_search_result)
-from .profiles import PROFILES, Profile, get_profile, seed_everything
+from .profiles import PROFILES, Profile, get_profile, seed_everything, training_recipe
 from .train import TrainConfig, evaluate, fit, resolve_device, snnlab_version
 
 __all__ = ["main", "build_parser", "MODELS", "COMMANDS", "SEARCHES", "build_baseline",
@@ -129,21 +129,26 @@ def _run_train(args: argparse.Namespace) -> int:
                                    ("batch_size", args.batch_size)) if v is not None}
     profile = dataclasses.replace(profile, **overrides)
     device = resolve_device(args.device)       # None: cuda if available, else cpu
-    config = TrainConfig.from_profile(profile)
     searched = read_search_result(Path(args.genotype)) if args.genotype is not None else None
-    if args.genotype is not None and searched is None:   # fail on a bad genotype before loading data
+    # a found darts / madarts / spikedhs network retrains with its method's recipe
+    recipe = searched["method"] if searched is not None else "baseline"
+    settings = training_recipe(profile, recipe)
+    epochs = args.epochs if args.epochs is not None else settings["epochs"]
+    batch_size = args.batch_size if args.batch_size is not None else settings["batch_size"]
+    config = TrainConfig.from_profile(profile, recipe, epochs=epochs)
+    if args.genotype is not None and searched is None:   # a bad genotype fails before loading data
         genotype, source = load_genotype(args.genotype)
-        config = TrainConfig.from_profile(profile, lr=profile.snasnet_lr)
+        config = TrainConfig.from_profile(profile, epochs=epochs, lr=profile.snasnet_lr)
 
     seed_everything(profile.seed)
     bundle = load_dataset(profile.dataset, root=args.data_root, download=args.download,
-                          seed=profile.seed)
-    loaders = make_loaders(bundle, batch_size=profile.batch_size, seed=profile.seed,
+                          seed=profile.seed, val_fraction=profile.val_fraction)
+    loaders = make_loaders(bundle, batch_size=batch_size, seed=profile.seed,
                            num_workers=profile.num_workers)
     extra = {}
     if searched is not None:                  # a darts / madarts / spikedhs result
         model_name = searched["method"]
-        model = build_searched_model(searched, profile, bundle)
+        model = build_searched_model(searched, profile, bundle, auxiliary=config.aux_weight > 0)
         extra = {"genotype_dict": searched["genotype"], "genotype_source": args.genotype}
     elif args.genotype is not None:
         from .snasnet import build_snasnet
@@ -171,10 +176,13 @@ def _run_train(args: argparse.Namespace) -> int:
         "sops_per_image": test["sops_per_image"],
         "macs_per_image": test["macs_per_image"],
         "energy_per_image_uJ": test["energy_per_image_uJ"],
-        "params": sum(p.numel() for p in model.parameters()),
+        # as DARTS's count_parameters_in_MB: the auxiliary head is not part of the model
+        "params": sum(p.numel() for name, p in model.named_parameters()
+                      if not name.startswith("auxiliary_head.")),
         "seconds": time.perf_counter() - t0,
         **_provenance(args, device),
         "profile_settings": profile.to_dict(),
+        "batch_size": batch_size,
         "config": dataclasses.asdict(config),
         "history": history,
     }
@@ -193,8 +201,10 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--genotype", default=None, metavar="RESULT.json|MATRIX",
                    help="train a searched network instead of --model: the result file of "
                         "`search snasnet|darts|madarts|spikedhs --out`, or an official SNASNet "
-                        "connection matrix such as '0303 0030 2002 0200' (SNASNet cells "
-                        "train with the profile's snasnet_lr)")
+                        "connection matrix such as '0303 0030 2002 0200'. A darts, madarts or "
+                        "spikedhs network retrains with its method's recipe (see "
+                        "snnlab.profiles.training_recipe); SNASNet cells train with the "
+                        "profile's snasnet_lr")
     p.add_argument("--profile", choices=sorted(PROFILES), default=None,
                    help="run settings (default: $SNNLAB_PROFILE, else tiny)")
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")

@@ -36,19 +36,30 @@ def read_search_result(path: Path) -> Optional[dict]:
     return None
 
 
-def build_searched_model(result: dict, profile, bundle) -> nn.Module:
-    """The network to retrain from a darts/madarts/spikedhs result, sized by ``profile``."""
+def build_searched_model(result: dict, profile, bundle, auxiliary: bool = False) -> nn.Module:
+    """The network to retrain from a darts/madarts/spikedhs result, sized by ``profile``.
+
+    DARTS cells get ``darts_eval_layers``/``darts_eval_channels``, MA-DARTS cells
+    ``madarts_eval_layers``/``madarts_eval_channels`` (as chapter 5), SpikeDHS
+    ``spikedhs_retrain_filters``. ``auxiliary`` adds the auxiliary head that a recipe
+    with ``aux_weight > 0`` trains.
+    """
     method = result["method"]
     if method == "spikedhs":
         from .spikedhs_search import build_spikedhs_network
-        return build_spikedhs_network(result, profile, bundle)
+        return build_spikedhs_network(result, profile, bundle, auxiliary=auxiliary)
+    from .darts import build_darts_network
     from .genotypes import Genotype
-    from .madarts import build_madarts_network
     genotype = Genotype.from_dict(result["genotype"])
     config = result.get("config", {})
-    return build_madarts_network(genotype, profile, bundle,
-                                 attention=config.get("attention", "none"),
-                                 placement=config.get("attention_placement", "cell_output"))
+    if method == "madarts":
+        profile = dataclasses.replace(profile, darts_eval_layers=profile.madarts_eval_layers,
+                                      darts_eval_channels=profile.madarts_eval_channels)
+    return build_darts_network(genotype, profile, bundle,
+                               attention=config.get("attention", "none"),
+                               attention_placement=config.get("attention_placement",
+                                                              "cell_output"),
+                               auxiliary=auxiliary)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +89,7 @@ def _run(args: argparse.Namespace, search: Callable[..., dict], **switches) -> i
         profile = dataclasses.replace(profile, seed=args.seed)
     device = resolve_device(args.device)
     bundle = load_dataset(profile.dataset, root=args.data_root, download=args.download,
-                          seed=profile.seed)
+                          seed=profile.seed, val_fraction=profile.val_fraction)
     result = search(profile, bundle, epochs=args.epochs, device=device,
                     checkpoint=args.checkpoint, resume=args.resume, **switches)
     result["provenance"] = _provenance(args, device)
