@@ -21,6 +21,21 @@ all codes (every LIF module at every step) are summed and divided by the number
 of codes, and the score of a batch is ``log |det K|``. The plain NASWOT kernel
 ``K = N_l - d_H`` is kept for comparison (``kernel="hamming"``).
 
+**The normaliser.** The official repository changed ``E`` three times on
+2022-07-19: the January code used the *rate* form ``E_ij = r_i (1 - r_j) + (1 - r_i) r_j``
+(no ``N_l``), commit 4891ee1 added ``N_l``, 263e6bc removed it, 5114ff9 (HEAD)
+added it back. SpikeNAS-Bench's scorer (``NAS/evaluator.py`` ``snn_score``, also
+``NAS/model_snn_withoutcupy.py``) uses the rate form. Both are here:
+``kernel="sahd"`` is the count form (HEAD, the paper's formula, snnlab's default)
+and ``kernel="sahd_rate"`` the rate form (``sahd_kernel(normaliser="rate")``).
+In the rate form ``d_H / E`` is about ``N_l`` times larger, so a layer's kernel
+is roughly ``N_l (1 - alpha d_H / E_count)``: the average over codes weighs each
+layer by its neuron count and the kernel is far from ``N_l 11^T``.
+
+:func:`scores_per_batch` scores several kernels from one forward pass per batch
+(the spike codes and their products are computed once) and returns every
+batch's ``log |det K|``.
+
 A candidate's score is the mean over a few batches (official: 2 batches of 256).
 :func:`random_search` is the paper's search (sample, score, keep the argmax);
 :func:`evolutionary_search` (regularized evolution, Real et al., AAAI 2019) goes
@@ -61,11 +76,14 @@ from .neurons import LIF
 from .profiles import seed_everything
 from .train import _want_progress   # the one progress-bar rule ($SNNLAB_PROGRESS, terminal)
 
-__all__ = ["KERNELS", "SCORE_MODES", "hamming_distance", "sahd_kernel", "naswot_kernel",
-           "logdet", "score_kernels", "snasnet_score", "sample_batches", "SearchResult",
-           "random_search", "evolutionary_search"]
+__all__ = ["KERNELS", "SCORE_MODES", "SAHD_NORMALISERS", "hamming_distance", "sahd_kernel",
+           "naswot_kernel", "logdet", "score_kernels", "scores_per_batch", "snasnet_score",
+           "sample_batches", "SearchResult", "random_search", "evolutionary_search"]
 
-KERNELS = ("sahd", "hamming")
+# "sahd": E in neurons (official HEAD 5114ff9, the paper); "sahd_rate": E as a rate
+# (official January code, SpikeNAS-Bench's scorer); "hamming": plain NASWOT.
+KERNELS = ("sahd", "sahd_rate", "hamming")
+SAHD_NORMALISERS = ("count", "rate")
 SCORE_MODES = ("train", "eval")
 _EXACT_FLOAT32 = 2 ** 24            # integers below this are exact in float32 sums
 
@@ -121,7 +139,8 @@ def hamming_distance(codes: torch.Tensor) -> torch.Tensor:
     return (n.unsqueeze(-1) + n.unsqueeze(-2)).sub_(both, alpha=2)  # [..., B, B]
 
 
-def sahd_kernel(codes: torch.Tensor, alpha: float = 0.5, eps: float = 1e-3) -> torch.Tensor:
+def sahd_kernel(codes: torch.Tensor, alpha: float = 0.5, eps: float = 1e-3,
+                normaliser: str = "count") -> torch.Tensor:
     """Sparsity-aware Hamming kernel ``K = N - alpha * d_H / (E + eps)`` of one code.
 
     ``E_ij = N [r_i (1 - r_j) + (1 - r_i) r_j]`` is the Hamming distance expected
@@ -135,19 +154,52 @@ def sahd_kernel(codes: torch.Tensor, alpha: float = 0.5, eps: float = 1e-3) -> t
         alpha: weight of the normalised distance (official: 0.5, ``rescale_factor``).
         eps: keeps the division finite when both codes are all 0 or all 1
             (official: 1e-3).
+        normaliser: ``"count"`` (default): ``E`` as above, in neurons (official HEAD,
+            commit 5114ff9; the paper). ``"rate"``: ``E / N = r_i (1 - r_j) + (1 - r_i) r_j``,
+            without the factor ``N`` (the official January code and SpikeNAS-Bench's
+            ``NAS/evaluator.py``); ``eps`` is then added to the rate.
     Returns:
         ``[..., B, B]`` float64, diagonal ``N``.
 
-    Reference: SNASNet, ``model_snn.py`` ``computing_K_eachtime`` (final version,
-    commit 5114ff9, with the ``N`` factor in ``E``).
+    Example (two samples, N = 4, one spike each on different neurons: d_H = 2,
+    r = 1/4, E = 4 * 2 * 1/4 * 3/4 = 1.5)::
+
+        >>> codes = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 0]])
+        >>> round(sahd_kernel(codes, eps=0)[0, 1].item(), 4)         # 4 - 0.5 * 2 / 1.5
+        3.3333
+        >>> sahd_kernel(codes, eps=0, normaliser="rate")[0, 1].item()  # 4 - 0.5 * 2 / 0.375
+        1.3333333333333335
+
+    Reference: SNASNet, ``model_snn.py`` ``computing_K_eachtime`` (commit history in
+    the module docstring).
     """
     both, n = _counts(codes)
-    n_neurons = codes.shape[-1]
+    return _sahd_from_counts(both, n, codes.shape[-1], alpha, eps, normaliser)
+
+
+def _sahd_from_counts(both: torch.Tensor, n: torch.Tensor, n_neurons: int, alpha: float,
+                      eps: float, normaliser: str) -> torch.Tensor:
+    """:func:`sahd_kernel` from ``both [..., B, B]`` and ``n [..., B]`` (see :func:`_counts`)."""
+    if normaliser not in SAHD_NORMALISERS:
+        raise ValueError(f"normaliser must be one of {SAHD_NORMALISERS}; got {normaliser!r}.")
     n_i, n_j = n.unsqueeze(-1), n.unsqueeze(-2)                     # [..., B, 1], [..., 1, B]
     total = n_i + n_j                                               # [..., B, B]
-    expected = (n_i * n_j).mul_(-2 / n_neurons).add_(total).add_(eps)    # E + eps
+    expected = (n_i * n_j).mul_(-2 / n_neurons).add_(total)        # E (count form)
+    if normaliser == "rate":
+        expected.div_(n_neurons)                                    # E / N = the rate form
+    expected.add_(eps)
     distance = total.sub_(both, alpha=2)                            # d_H (reuses total)
     return distance.div_(expected).mul_(-alpha).add_(n_neurons)    # N - alpha d_H / (E + eps)
+
+
+def _kernel_from_counts(kernel: str, both: torch.Tensor, n: torch.Tensor, n_neurons: int,
+                        alpha: float, eps: float) -> torch.Tensor:
+    """One of :data:`KERNELS` from a code's counts (``both [..., B, B]``, ``n [..., B]``)."""
+    if kernel == "hamming":
+        distance = (n.unsqueeze(-1) + n.unsqueeze(-2)).sub_(both, alpha=2)    # d_H
+        return distance.neg_().add_(n_neurons)                             # N - d_H
+    normaliser = "rate" if kernel == "sahd_rate" else "count"
+    return _sahd_from_counts(both, n, n_neurons, alpha, eps, normaliser)
 
 
 def naswot_kernel(codes: torch.Tensor) -> torch.Tensor:
@@ -183,16 +235,17 @@ def logdet(K: Union[torch.Tensor, np.ndarray]) -> float:
 # ----------------------------------------------------------------------------- hooks
 
 class _KernelSum:
-    """Forward hooks on every LIF: each step's spikes ``[B, ...]`` -> one code -> kernel.
+    """Forward hooks on every LIF: each step's spikes ``[B, ...]`` -> one code -> kernels.
 
     A call whose output is ``[S, B, ...]`` gives ``S`` codes, one per step, so a
     multi-step LIF over T steps and T single-step calls ``[1, B, ...]`` (cells with
     feedback edges) count alike, as the official hook fires once per LIF per step.
+    The counts of a code (its one ``B x B`` product) are shared by all ``kernels``.
     """
 
-    def __init__(self, lifs: Sequence[LIF], kernel_fn: Callable[[torch.Tensor], torch.Tensor]):
-        self.kernel_fn = kernel_fn
-        self.total: Optional[torch.Tensor] = None                   # [B, B] running sum
+    def __init__(self, lifs: Sequence[LIF], kernels: Sequence[str], alpha: float, eps: float):
+        self.kernels, self.alpha, self.eps = tuple(kernels), alpha, eps
+        self.total: dict = {}                                       # kernel -> [B, B] running sum
         self.codes = 0
         self.handles = [lif.register_forward_hook(self._hook) for lif in lifs]
 
@@ -200,19 +253,23 @@ class _KernelSum:
         spikes = output[0] if isinstance(output, tuple) else output  # [S, B, ...]
         S, B = spikes.shape[:2]
         codes = (spikes.detach() > 0).reshape(S, B, -1)              # [S, B, N_l]
-        step = max(1, (1 << 25) // max(1, B * codes.shape[-1]))      # bound the memory
+        n_neurons = codes.shape[-1]
+        step = max(1, (1 << 25) // max(1, B * n_neurons))            # bound the memory
         for s in range(0, S, step):
-            k = self.kernel_fn(codes[s:s + step]).sum(0)             # [B, B]
-            self.total = k if self.total is None else self.total + k
+            both, n = _counts(codes[s:s + step])                     # [s, B, B], [s, B]
+            for name in self.kernels:
+                k = _kernel_from_counts(name, both, n, n_neurons, self.alpha, self.eps).sum(0)
+                self.total[name] = k if name not in self.total else self.total[name] + k
         self.codes += S
 
-    def take(self) -> torch.Tensor:
-        """The mean kernel over the codes seen since the last call (official ``K / num_actfun``)."""
+    def take(self) -> dict:
+        """``{kernel: mean kernel [B, B]}`` over the codes seen since the last call
+        (official ``K / num_actfun``)."""
         if self.codes == 0:
             raise RuntimeError("no LIF produced spikes during the forward pass; the model's "
                                "forward must call its snnlab.neurons.LIF modules.")
-        K = self.total / self.codes
-        self.total, self.codes = None, 0
+        K = {name: self.total[name] / self.codes for name in self.kernels}
+        self.total, self.codes = {}, 0
         return K
 
     def close(self) -> None:
@@ -301,9 +358,53 @@ def score_kernels(model: nn.Module, batches: Iterable, kernel: str = "sahd",
     Returns:
         one ``[B, B]`` float64 tensor per batch (on the model's device).
     """
-    for name, value, choices in (("kernel", kernel, KERNELS), ("mode", mode, SCORE_MODES)):
-        if value not in choices:
-            raise ValueError(f"{name} must be one of {choices}; got {value!r}.")
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}.")
+    per_batch = _mean_kernels(model, batches, (kernel,), mode, reset_between_batches, device,
+                              alpha, eps)
+    return [kernels[kernel] for kernels in per_batch]
+
+
+def scores_per_batch(model: nn.Module, batches: Iterable,
+                     kernels: Sequence[str] = ("sahd", "hamming"), mode: str = "train",
+                     reset_between_batches: bool = True,
+                     device: Union[str, torch.device, None] = None, alpha: float = 0.5,
+                     eps: float = 1e-3) -> dict:
+    """Every batch's ``log |det K|`` for several kernels, from one forward pass per batch.
+
+    The spikes of each LIF call are binarised and multiplied (``x x^T``) once; every
+    kernel of ``kernels`` is built from those counts, so scoring the paper's kernel
+    and plain Hamming costs one forward, not two.
+
+    Args:
+        kernels: names from :data:`KERNELS` (distinct).
+        others: as :func:`snasnet_score`.
+    Returns:
+        ``{kernel: [log |det K| of batch 0, batch 1, ...]}``; the mean of a list is that
+        kernel's :func:`snasnet_score` (same model state and RNG).
+
+    Example::
+
+        s = scores_per_batch(model, [x1, x2], kernels=("sahd", "sahd_rate", "hamming"))
+        s["sahd"]            # [score of x1, score of x2]
+    """
+    if isinstance(kernels, str):
+        raise TypeError(f"kernels must be a sequence of names such as ('sahd', 'hamming'); got "
+                        f"the string {kernels!r}. For one kernel use snasnet_score(kernel=...).")
+    kernels = tuple(kernels)
+    unknown = [k for k in kernels if k not in KERNELS]
+    if unknown or not kernels or len(set(kernels)) != len(kernels):
+        raise ValueError(f"kernels must be distinct names from {KERNELS}; got {kernels}.")
+    per_batch = _mean_kernels(model, batches, kernels, mode, reset_between_batches, device,
+                              alpha, eps)
+    return {k: [logdet(batch[k]) for batch in per_batch] for k in kernels}
+
+
+def _mean_kernels(model: nn.Module, batches: Iterable, kernels: tuple, mode: str,
+                  reset_between_batches: bool, device, alpha: float, eps: float) -> list:
+    """One ``{kernel: mean kernel [B, B]}`` per batch, one forward per batch (hooks on LIFs)."""
+    if mode not in SCORE_MODES:
+        raise ValueError(f"mode must be one of {SCORE_MODES}; got {mode!r}.")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module; got {type(model).__name__}.")
     xs = _as_batches(batches)
@@ -320,18 +421,13 @@ def score_kernels(model: nn.Module, batches: Iterable, kernel: str = "sahd",
     if not lifs:
         raise ValueError(f"{type(model).__name__} has no snnlab.neurons.LIF module; the score "
                          "reads the spikes of every LIF.")
-    if kernel == "sahd":
-        kernel_fn = lambda codes: sahd_kernel(codes, alpha, eps)   # noqa: E731
-    else:
-        kernel_fn = naswot_kernel
-
     # Official: the net is never put in eval(), so BN uses batch statistics and the
     # classifier's dropout is active (model_snn.py, find_best_neuroncell). BN running
     # statistics change in train mode; we put them back afterwards.
     modes = [(m, m.training) for m in model.modules()]
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     model.train(mode == "train")
-    kernels = _KernelSum(lifs, kernel_fn)
+    hooks = _KernelSum(lifs, kernels, alpha, eps)
     carry = None if reset_between_batches else _MembraneCarry(lifs)
     result = []
     try:
@@ -340,9 +436,9 @@ def score_kernels(model: nn.Module, batches: Iterable, kernel: str = "sahd",
                 if carry is not None:
                     carry.next_batch(carry=i > 0)
                 model(x.to(device))
-                result.append(kernels.take())
+                result.append(hooks.take())
     finally:
-        kernels.close()
+        hooks.close()
         if carry is not None:
             carry.close()
         for m, was_training in modes:
@@ -369,8 +465,9 @@ def snasnet_score(model: nn.Module, batches: Iterable, kernel: str = "sahd",
             a :class:`snnlab.neurons.LIF` (found by ``isinstance``).
         batches: a list of image batches ``[B, C, H, W]`` (or ``(x, y)`` pairs), at
             least 2 samples each. Official: 2 random training batches of 256.
-        kernel: ``"sahd"`` (the paper's sparsity-aware kernel) or ``"hamming"``
-            (plain NASWOT ``N - d_H``).
+        kernel: ``"sahd"`` (the paper's sparsity-aware kernel, ``E`` in neurons),
+            ``"sahd_rate"`` (``E`` as a rate: SpikeNAS-Bench's scorer, see the module
+            docstring) or ``"hamming"`` (plain NASWOT ``N - d_H``).
         mode: ``"train"`` (official: BN normalises with batch statistics, dropout is
             active) or ``"eval"`` (BN uses its running statistics, which at
             initialisation are 0 and 1, so it does not normalise; no dropout). The
@@ -391,6 +488,7 @@ def snasnet_score(model: nn.Module, batches: Iterable, kernel: str = "sahd",
         alpha, eps: SAHD constants (official 0.5 and 1e-3); ignored by ``"hamming"``.
     Returns:
         mean of the per-batch ``log |det K|``; ``-inf`` if a kernel is singular.
+        :func:`scores_per_batch` returns the per-batch values, for several kernels.
 
     The model's per-module train/eval flags and its buffers (BN running statistics)
     are restored afterwards; the forward hooks are removed. Dropout draws from

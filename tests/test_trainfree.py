@@ -16,7 +16,7 @@ from snnlab.models import SpikingCNN
 from snnlab.neurons import LIF
 from snnlab.trainfree import (SearchResult, evolutionary_search, hamming_distance, logdet,
                               naswot_kernel, random_search, sahd_kernel, sample_batches,
-                              score_kernels, snasnet_score)
+                              score_kernels, scores_per_batch, snasnet_score)
 
 # three hand-made codes, N = 4 neurons
 CODES = torch.tensor([[1, 1, 1, 0],     # r = 3/4
@@ -43,6 +43,17 @@ def test_sahd_kernel_by_hand():
     # the constants are arguments
     k01 = 4 - 0.25 * 2 / (2.5 + 0.1)
     assert sahd_kernel(CODES, alpha=0.25, eps=0.1)[0, 1].item() == pytest.approx(k01, abs=1e-12)
+
+
+def test_sahd_rate_normaliser_by_hand():
+    # without N (SpikeNAS-Bench, official January code): E01 = 9/16 + 1/16 = 0.625,
+    # E02 = 3/4, E12 = 1/4; d_H as above
+    k01, k02, k12 = 4 - 0.5 * 2 / 0.626, 4 - 0.5 * 3 / 0.751, 4 - 0.5 * 1 / 0.251
+    expected = torch.tensor([[4, k01, k02], [k01, 4, k12], [k02, k12, 4]], dtype=torch.float64)
+    torch.testing.assert_close(sahd_kernel(CODES, normaliser="rate"), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(sahd_kernel(CODES, normaliser="count"), sahd_kernel(CODES))
+    with pytest.raises(ValueError, match="normaliser"):
+        sahd_kernel(CODES, normaliser="neurons")
 
 
 def test_naswot_kernel_by_hand():
@@ -418,3 +429,30 @@ def test_a_silent_network_scores_minus_inf_and_the_search_warns():
     with pytest.warns(UserWarning, match="every candidate scored -inf"):
         result = random_search(FakeSpace(), silent, _images(B=8), candidates=2, progress=False)
     assert [r["order"] for r in result.ranking] == [0, 1]      # ties keep the draw order
+
+
+# ----------------------------------------------------------------------------- several kernels
+
+def test_scores_per_batch_equals_one_score_per_kernel_in_one_forward():
+    model, batches = _cnn(), _images(n=2, B=12)
+    calls = []
+    handle = model.register_forward_hook(lambda *a: calls.append(1))
+    torch.manual_seed(0)
+    multi = scores_per_batch(model, batches, kernels=("sahd", "sahd_rate", "hamming"))
+    assert len(calls) == 2                                        # one forward per batch
+    handle.remove()
+    for kernel, per_batch in multi.items():
+        assert len(per_batch) == 2
+        torch.manual_seed(0)                                      # the same dropout masks
+        assert snasnet_score(model, batches, kernel=kernel) == pytest.approx(
+            float(np.mean(per_batch)), rel=1e-12)
+        torch.manual_seed(0)
+        kernels = score_kernels(model, batches, kernel=kernel)
+        assert [logdet(K) for K in kernels] == pytest.approx(per_batch, rel=1e-12)
+    assert multi["sahd_rate"] != multi["sahd"]
+
+
+@pytest.mark.parametrize("kernels", ["sahd", (), ("sahd", "sahd"), ("sahd", "cosine")])
+def test_scores_per_batch_checks_kernels(kernels):
+    with pytest.raises((TypeError, ValueError), match="kernels"):
+        scores_per_batch(_cnn(), _images(), kernels=kernels)
