@@ -50,6 +50,22 @@ Where we differ from the official code, and why:
   masks, which its search omits between the two scoring batches.
 * ``none`` returns zeros without computing (the official ``ScaleLayer``
   multiplies by 0), and ``none`` edges build no module.
+
+**Two switches** build the networks of SpikeNAS-Bench (``tju-sun-lab/SpikeNAS-Bench``),
+whose defaults are snnlab's (stored results do not move):
+
+* ``bn_stats="per_step"`` runs every BN of the cells, the down block and
+  ``last_act`` on one time step at a time (train mode: each step's own batch
+  statistics, as the official single-step code); the cells then run
+  :meth:`SNASNetCell.forward_steps`. Default ``"pooled"``: BN over ``T*B``.
+* ``down_spike=False`` drops the LIF of the down block (BN, conv, BN, avgpool).
+
+SpikeNAS-Bench trained its cells with C = 128 and the defaults (multi-step
+SpikingJelly, ``Train_all_networks/model_snn.py``: pooled BN, LIF in the down
+block), but its training-free scorer (``NAS/model_snn_withoutcupy.py``, used by
+``NAS/evaluator.py``) builds a single-step network without that LIF:
+``SNASNet(g, C=128, bn_stats="per_step", down_spike=False)``. Both use C = 128,
+``fc_hidden`` 1024, 10 votes per class and ``last_pool`` 2.
 """
 from __future__ import annotations
 
@@ -65,8 +81,12 @@ from .neurons import LIF
 from .ops import build_op, check_steppable, op_step
 from .snasnet_space import NUM_NODES, SPACE_KINDS, CellGenotype, Edge, SNASNetSpace
 
-__all__ = ["NUM_NODES", "SNASNET_NEURON", "SPACE_KINDS", "Edge", "CellGenotype", "SNASNetSpace",
-           "SNASNetCell", "SequenceDropout", "SNASNet", "init_weights", "build_snasnet"]
+__all__ = ["NUM_NODES", "SNASNET_NEURON", "SPACE_KINDS", "BN_STATS", "Edge", "CellGenotype",
+           "SNASNetSpace", "SNASNetCell", "SequenceDropout", "SNASNet", "init_weights",
+           "build_snasnet"]
+
+# "pooled": time-distributed BN over T*B (snnlab); "per_step": one BN call per step (official)
+BN_STATS = ("pooled", "per_step")
 
 # SNASNet's neuron (official config.py L14-15 and spikingjelly's LIFNode defaults):
 # tau 4/3 (keeps 25 % per step) with the input scaled by 1/tau, threshold 1, hard
@@ -171,6 +191,23 @@ class SNASNetCell(nn.Module):
 
 # ---- the macro network ---------------------------------------------------------
 
+class _PerStepBN(nn.Module):
+    """Batch norm called once per time step of ``[T, B, C, H, W]`` (parameters shared).
+
+    In train mode each step is normalised with its own batch statistics and the
+    running statistics are updated T times, as the official single-step code. The
+    wrapped BN is ``.module``, as in :class:`TimeDistributed`, so both variants
+    have the same state-dict keys.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.module = nn.BatchNorm2d(channels)
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.module(x_t) for x_t in x_seq])       # [T, B, C, H, W]
+
+
 class SequenceDropout(nn.Module):
     """Dropout with one mask per sequence, shared by all T steps of ``[T, B, ...]``.
 
@@ -232,6 +269,12 @@ class SNASNet(nn.Module):
         last_pool: average pool before the classifier (official ``--second_avgpooling``,
             default 2; the released CIFAR-10 model used 4).
         dropout: classifier dropout (one mask per sequence, :class:`SequenceDropout`).
+        bn_stats: ``"pooled"`` (default; BN over ``T*B``) or ``"per_step"`` (every BN
+            after the stem sees one step; the cells run step by step). See the
+            module docstring.
+        down_spike: keep the LIF of the down block (default, official SNASNet and
+            SpikeNAS-Bench's training network); False drops it, as SpikeNAS-Bench's
+            scoring network.
 
     Forward:
         ``x`` ``[B, in_channels, S, S]``: the stem (conv3x3 + BN, no LIF) runs once and
@@ -248,8 +291,13 @@ class SNASNet(nn.Module):
     def __init__(self, genotype: CellGenotype, in_channels: int = 3, num_classes: int = 10,
                  C: int = 256, T: int = 5, image_size: int = 32, fc_hidden: int = 1024,
                  votes_per_class: int = 10, neuron: Optional[dict] = None,
-                 last_pool: int = 2, dropout: float = 0.5):
+                 last_pool: int = 2, dropout: float = 0.5, bn_stats: str = "pooled",
+                 down_spike: bool = True):
         super().__init__()
+        if bn_stats not in BN_STATS:
+            raise ValueError(f"bn_stats must be one of {BN_STATS}; got {bn_stats!r}.")
+        if not isinstance(down_spike, bool):
+            raise TypeError(f"down_spike must be a bool; got {down_spike!r}.")
         for name, value in (("in_channels", in_channels), ("num_classes", num_classes), ("C", C),
                             ("T", T), ("image_size", image_size), ("fc_hidden", fc_hidden),
                             ("votes_per_class", votes_per_class), ("last_pool", last_pool)):
@@ -260,6 +308,8 @@ class SNASNet(nn.Module):
                              f"last_pool={last_pool}, leaving {side} pixels. Lower last_pool.")
         neuron = {**SNASNET_NEURON, **(neuron or {})}
         self.genotype, self.T = genotype, T
+        self.bn_stats, self.down_spike = bn_stats, down_spike
+        bn = _PerStepBN if bn_stats == "per_step" else (lambda c: TimeDistributed(nn.BatchNorm2d(c)))
         self.in_channels, self.image_size = in_channels, image_size
         self.num_classes, self.votes_per_class = num_classes, votes_per_class
         # model_snn.py L155-158: stem conv3x3 (no bias) + BN, no neuron
@@ -267,13 +317,17 @@ class SNASNet(nn.Module):
                                   nn.BatchNorm2d(C))
         self.cell1 = SNASNetCell(genotype, C, neuron)
         # L168-178: BN -> LIF -> conv3x3 C->2C -> BN, then 2x2 average pool
+        # (SpikeNAS-Bench's scorer, model_snn_withoutcupy.py L149-158: no LIF)
+        spike = [LIF(**neuron)] if down_spike else []
         self.down = nn.Sequential(
-            TimeDistributed(nn.BatchNorm2d(C)), LIF(**neuron),
-            TimeDistributed(nn.Conv2d(C, 2 * C, 3, padding=1, bias=False)),
-            TimeDistributed(nn.BatchNorm2d(2 * C)), TimeDistributed(nn.AvgPool2d(2)))
+            bn(C), *spike, TimeDistributed(nn.Conv2d(C, 2 * C, 3, padding=1, bias=False)),
+            bn(2 * C), TimeDistributed(nn.AvgPool2d(2)))
         self.cell2 = SNASNetCell(genotype, 2 * C, neuron)
+        if bn_stats == "per_step":                  # the cells' ops must have a step()
+            for key, op in list(self.cell1.edges.items()):
+                check_steppable(op, f"op on edge {key}")
         # L188-194: BN -> LIF, then average pool: the classifier sees spike averages
-        self.last_act = nn.Sequential(TimeDistributed(nn.BatchNorm2d(2 * C)), LIF(**neuron),
+        self.last_act = nn.Sequential(bn(2 * C), LIF(**neuron),
                                       TimeDistributed(nn.AvgPool2d(last_pool)))
         # L196-203: Dropout -> Linear (no bias) -> LIF -> Linear -> voting
         self.classifier = nn.Sequential(
@@ -297,7 +351,11 @@ class SNASNet(nn.Module):
             T, B = x.shape[:2]
             static = self.stem(x.reshape(T * B, *x.shape[2:]))       # [T*B, C, H, W]
             x_seq = static.reshape(T, B, *static.shape[1:])           # [T, B, C, H, W]
-        x_seq = self.last_act(self.cell2(self.down(self.cell1(x_seq))))   # [T, B, 2C, s, s]
+        if self.bn_stats == "per_step":          # each op's BN sees one step
+            x_seq = self.cell2.forward_steps(self.down(self.cell1.forward_steps(x_seq)))
+        else:
+            x_seq = self.cell2(self.down(self.cell1(x_seq)))           # [T, B, 2C, s', s']
+        x_seq = self.last_act(x_seq)                                  # [T, B, 2C, s, s]
         out = self.classifier(x_seq.flatten(2))                       # [T, B, classes * votes]
         votes = out.reshape(*out.shape[:2], self.num_classes, self.votes_per_class)
         return votes.mean(3).mean(0)                                  # [B, num_classes]

@@ -445,3 +445,58 @@ def test_user_spiking_op_without_step_is_refused_in_backward_cells_only(registry
                                              "3->1 skip_connect"], ops=ops)
     with pytest.raises(TypeError, match="defines no step"):
         SNASNetCell(with_feedback, C=2)
+
+
+# ---- SpikeNAS-Bench's networks: per-step BN, no LIF in the down block ----------------
+
+def _macro(genotype, **kwargs):
+    torch.manual_seed(0)
+    return SNASNet(genotype, in_channels=3, num_classes=10, C=4, T=3, image_size=8,
+                   fc_hidden=16, votes_per_class=2, **kwargs)
+
+
+CELL = CellGenotype.from_string("0303 0030 0003 0000")       # forward 3x3 convs only
+
+
+def test_defaults_are_unchanged_and_switches_share_weights():
+    default = _macro(CELL)
+    assert (default.bn_stats, default.down_spike) == ("pooled", True)
+    assert isinstance(default.down[1], LIF)
+    per_step = _macro(CELL, bn_stats="per_step")
+    assert default.state_dict().keys() == per_step.state_dict().keys()
+    no_spike = _macro(CELL, down_spike=False)
+    assert not any(isinstance(m, LIF) for m in no_spike.down)
+    assert sum(isinstance(m, LIF) for m in no_spike.modules()) == \
+        sum(isinstance(m, LIF) for m in default.modules()) - 1
+
+
+def test_per_step_bn_equals_pooled_in_eval_mode_and_for_one_step():
+    x = torch.randn(6, 3, 8, 8)
+    pooled, per_step = _macro(CELL), _macro(CELL, bn_stats="per_step")
+    per_step.load_state_dict(pooled.state_dict())
+    pooled.eval(), per_step.eval()                     # running statistics: same normalisation
+    torch.testing.assert_close(per_step(x), pooled(x))
+    torch.manual_seed(0)
+    one = SNASNet(CELL, 3, 10, C=4, T=1, image_size=8, fc_hidden=16, votes_per_class=2, dropout=0)
+    one_step = SNASNet(CELL, 3, 10, C=4, T=1, image_size=8, fc_hidden=16, votes_per_class=2,
+                       dropout=0, bn_stats="per_step")
+    one_step.load_state_dict(one.state_dict())        # train mode: T = 1 pools one step
+    torch.testing.assert_close(one_step(x), one(x))
+
+
+def test_per_step_bn_normalises_each_step_in_train_mode():
+    model = _macro(CELL, bn_stats="per_step", dropout=0.0)
+    seen = []
+    model.last_act[0].module.register_forward_hook(lambda m, a, out: seen.append(out))
+    model.train()
+    model(torch.randn(6, 3, 8, 8))
+    assert len(seen) == 3                              # one BN call per time step
+    for out in seen:                                   # each step: mean 0, var 1 per channel
+        torch.testing.assert_close(out.mean((0, 2, 3)), torch.zeros(8), atol=1e-5, rtol=0)
+
+
+def test_macro_switches_are_checked():
+    with pytest.raises(ValueError, match="bn_stats"):
+        _macro(CELL, bn_stats="time")
+    with pytest.raises(TypeError, match="down_spike"):
+        _macro(CELL, down_spike="no")
