@@ -43,6 +43,7 @@ __all__ = [
     "default_root",
     "load_digits",
     "load_cifar",
+    "cifar_split",
     "download_cifar",
     "load_dataset",
     "make_loaders",
@@ -439,6 +440,45 @@ def load_cifar(name: str = "cifar10", root: str | Path | None = None,
     return DataBundle(name=name, train=make(x_train[train_idx], y_train[train_idx], augment),
                       val=val, test=test, num_classes=spec.num_classes,
                       in_channels=3, image_size=32, classes=classes)
+
+
+def cifar_split(name: str = "cifar10", root: str | Path | None = None, split: str = "train",
+                download: bool = False) -> CIFARDataset:
+    """One split of CIFAR as stored: every image, in file order, unaugmented.
+
+    ``load_cifar`` holds out a stratified val share and augments the training set,
+    which re-indexes and alters images; a protocol defined on the archive's order
+    (a training-free score on images ``i..j`` of ``data_batch_1``, say) needs this
+    plain view instead. Item ``k`` is image ``k`` of the split (``data_batch_1``
+    first), normalised with the training mean and std as :func:`load_cifar` does.
+
+    Args:
+        name: "cifar10" or "cifar100".
+        root, download: as :func:`load_cifar`.
+        split: ``"train"`` (50,000 images) or ``"test"`` (10,000).
+    Returns:
+        a :class:`CIFARDataset` (``augment=False``); items ``x [3, 32, 32]`` float32, ``y`` int64.
+
+    Example::
+
+        images = cifar_split("cifar10", "data")           # 50,000 training images
+        x = torch.stack([images[k][0] for k in range(256)])  # the first 256: [256, 3, 32, 32]
+    """
+    spec = _spec(name)
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}.")
+    root = Path(root) if root is not None else default_root()
+    folder = root / spec.folder
+    if not folder.is_dir():
+        if not download:
+            raise FileNotFoundError(
+                f"{name} not found: expected the extracted folder {folder.resolve()}. "
+                f"Pass download=True when online, or place the extracted "
+                f"'{spec.folder}' folder from {spec.url} there (or set SNNLAB_DATA).")
+        download_cifar(name, root)
+    files = spec.train_files if split == "train" else spec.test_files
+    images, labels = _read_batches(folder, files, spec.label_key)
+    return CIFARDataset(images, labels, spec.mean, spec.std, augment=False)
 
 
 def load_dataset(name: str, root: str | Path | None = None, download: bool = False,

@@ -340,3 +340,23 @@ def test_load_dataset_dispatch_and_unknown_name():
         load_dataset("mnist")
     with pytest.raises(ValueError, match="cifar10"):
         download_cifar("imagenet", "unused")
+
+
+# ----------------------------------------------------------------------------- plain view
+
+def test_cifar_split_is_the_archive_in_file_order_unaugmented(tmp_path):
+    written = write_cifar(tmp_path, "cifar10", per_file=3)
+    train = data.cifar_split("cifar10", tmp_path)
+    assert len(train) == 15 and not train.augment
+    rows = np.concatenate([r for r, _ in written["train"]])          # data_batch_1 first
+    np.testing.assert_array_equal(train.images, rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    torch.manual_seed(0)
+    a = train[4][0]
+    torch.manual_seed(1)
+    torch.testing.assert_close(train[4][0], a, rtol=0, atol=0)      # no random augmentation
+    test = data.cifar_split("cifar10", tmp_path, split="test")
+    assert len(test) == 6 and int(test[2][1]) == written["test"][0][1][2]
+    with pytest.raises(ValueError, match="split"):
+        data.cifar_split("cifar10", tmp_path, split="val")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        data.cifar_split("cifar10", tmp_path / "nowhere")
