@@ -8,12 +8,20 @@ with the full curves and provenance, to ``--out``::
 
     python -m snnlab bench search --bench ../SpikeNAS-Bench --budget 300 --seeds 20 \\
         --cache-dir .cache --out book/results/bench_search.json
+
+``bench rank`` scores sampled live cells untrained on CIFAR-10 images (the SNASNet
+protocol, :mod:`snnlab.bench_rank`) and ranks them against the logged test accuracy::
+
+    python -m snnlab bench rank --bench ../SpikeNAS-Bench --data data --cells 100 \
+        --width 0.0625 --checkpoint runs/rank.jsonl --out book/results/spikenas_rank.json
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -54,8 +62,52 @@ def _run_bench_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _git_commit() -> str:
+    """The short commit of the working tree the command runs from ('unknown' outside git)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _run_bench_rank(args: argparse.Namespace) -> int:
+    import torch
+    from .bench import load_bench
+    from .bench_rank import RankConfig, rank_study
+    from .cli import _provenance, _write_json_atomic
+    start = time.perf_counter()
+    config = RankConfig(cells=args.cells, seed=args.seed, width=args.width,
+                        network=args.network, batches=args.batches,
+                        batch_size=args.batch_size, T=args.T)
+    bench = load_bench(args.bench, dataset="CIFAR10", cache_dir=args.cache_dir,
+                       allow_missing=args.allow_missing)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    study = rank_study(bench, args.data, config, device=args.device,
+                       checkpoint=args.checkpoint)
+    provenance = {**_provenance(args, torch.device(args.device)), "commit": _git_commit(),
+                  "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                  "cpu_threads": torch.get_num_threads(),
+                  "seconds": round(time.perf_counter() - start, 1)}
+    if args.checkpoint is not None:
+        provenance["note"] = ("seconds count this invocation; cells read back from the "
+                              "checkpoint keep the seconds they were scored in")
+    summary = {name: {"tau": r["tau"], "rho": r["rho"],
+                      "tau_within_params": r["tau_within_params"]["pair_weighted_tau"],
+                      "top1_rank_in_sample": r["top"][0]["rank_in_sample"]}
+               for name, r in study["rankers"].items()}
+    if args.out is not None:
+        _write_json_atomic(Path(args.out), {**study, "summary": summary,
+                                            "provenance": provenance})
+    json.dump({"network": study["network"], "cells": len(study["cells"]), "summary": summary,
+               "seconds": provenance["seconds"]}, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
 def add_bench(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``bench search`` (``bench rank`` needs CIFAR scoring: not yet)."""
+    """Register ``bench search`` and ``bench rank``."""
     p = subparsers.add_parser("bench", help="SpikeNAS-Bench: searches on the trained table",
                               description="Use a clone of tju-sun-lab/SpikeNAS-Bench.")
     actions = p.add_subparsers(dest="bench_action", metavar="action")
@@ -80,3 +132,33 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--sample-size", type=int, default=3, help="evolution's tournament size")
     s.add_argument("--out", default=None, help="write the summary, curves and provenance here")
     s.set_defaults(run=_run_bench_search)
+
+    r = actions.add_parser("rank", help="score sampled cells untrained; rank vs test accuracy",
+                           description="SNASNet's training-free score (2 batches of CIFAR-10 "
+                           "training images, T = 5) of N sampled live cells against the bench's "
+                           "test accuracy: Kendall tau-b and Spearman rho of each score and of "
+                           "the parameter count, picks, SNASNet as published (best score among "
+                           "K), combinations beyond the paper.")
+    r.add_argument("--bench", required=True,
+                   help="the SpikeNAS-Bench clone (or its zip, or its data folder)")
+    r.add_argument("--data", required=True,
+                   help="folder holding cifar-10-batches-py (the official python archive)")
+    r.add_argument("--cache-dir", default=None, help="keep the parsed table here (fast reload)")
+    r.add_argument("--allow-missing", action="store_true",
+                   help="accept a partial table (sample from the cells it holds)")
+    r.add_argument("--cells", type=int, default=150, help="live cells sampled (>= 2)")
+    r.add_argument("--seed", type=int, default=0, help="fixes the sample, images and weights")
+    r.add_argument("--width", type=float, default=0.125,
+                   help="width multiplier: C = round(128 * width) (bench: 1.0)")
+    r.add_argument("--network", default="scoring", choices=("scoring", "training"),
+                   help="scoring: SpikeNAS-Bench's scorer network (per-step BN, no LIF in the "
+                        "down block); training: the network the bench trained")
+    r.add_argument("--batches", type=int, default=2, help="scoring batches (SNASNet: 2)")
+    r.add_argument("--batch-size", type=int, default=256, help="images per batch (SNASNet: 256)")
+    r.add_argument("--T", type=int, default=5, help="time steps (SNASNet: 5)")
+    r.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+    r.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    r.add_argument("--checkpoint", default=None,
+                   help="JSON-lines file of scored cells; a rerun resumes from it")
+    r.add_argument("--out", default=None, help="write the full study and provenance here")
+    r.set_defaults(run=_run_bench_rank)
