@@ -15,7 +15,8 @@ with the logged test accuracy:
   (``NAS/model_snn_withoutcupy.py``: per-step BN, no LIF in the down block);
   ``"training"`` the network the bench trained (``Train_all_networks/model_snn.py``:
   snnlab's default SNASNet). Both at ``C = round(128 * width)`` channels: the
-  **width multiplier** (default 1/8, C = 16) makes a CPU study take minutes; the
+  **width multiplier** (default 1/16, C = 8 and 16 in the second cell) lets a CPU
+  score a cell in seconds (the bench's C = 128 costs ~256x the convolutions); the
   classifier keeps 1024 hidden units and 10 votes per class;
 * **which cell is scored**: the *pruned* cell (:meth:`CellGenotype.pruned`). A node
   that receives nothing outputs zeros, so its spiking convs never fire and the
@@ -35,7 +36,7 @@ is "SNASNet as published" on the table: among K sampled cells keep the best scor
 Example (needs a clone and CIFAR-10)::
 
     bench = load_bench("SpikeNAS-Bench", cache_dir=".cache")
-    study = rank_study(bench, "data", RankConfig(cells=150))
+    study = rank_study(bench, "data", RankConfig(cells=100))
     study["rankers"]["score sahd"]["tau"], study["rankers"]["params"]["tau"]
 """
 from __future__ import annotations
@@ -82,25 +83,24 @@ class RankConfig:
         cells: live cells sampled (without replacement) from the bench.
         seed: fixes the sample, the images and every cell's initial weights.
         width: width multiplier: ``C = round(128 * width)`` (the bench's C is 128;
-            1/8 lets a CPU score a cell in seconds).
+            1/16 lets a CPU score a cell in seconds).
         network: one of :data:`NETWORKS` (module docstring).
         batches, batch_size: the SNASNet protocol: 2 batches of 256.
         T: time steps (SNASNet and the bench: 5).
-        kernels: names from :data:`snnlab.trainfree.KERNELS`, scored in one forward.
-        combine_kernel: the kernel whose score the :data:`COMBINATIONS` use.
+        kernels: names from :data:`snnlab.trainfree.KERNELS`, scored in one forward;
+            each is also combined with the parameter count (:data:`COMBINATIONS`).
         picks_k: sizes K of "SNASNet as published" (best score among K sampled).
         pick_repeats: random draws of K cells per size.
     """
 
-    cells: int = 150
+    cells: int = 100
     seed: int = 0
-    width: float = 0.125
+    width: float = 0.0625         # C = 8 (bench: 128): a CPU scores a cell in seconds
     network: str = "scoring"
     batches: int = 2              # SNASNet model_snn.py: repeat = 2
     batch_size: int = 256         # SNASNet model_snn.py: search_batchsize = 256
     T: int = 5
     kernels: tuple = ("sahd", "sahd_rate", "hamming")
-    combine_kernel: str = "sahd"
     picks_k: tuple = (10, 50, 100)
     pick_repeats: int = 20
 
@@ -119,9 +119,6 @@ class RankConfig:
         kernels = tuple(self.kernels)
         if not kernels or any(k not in KERNELS for k in kernels) or len(set(kernels)) < len(kernels):
             raise ValueError(f"kernels must be distinct names from {KERNELS}; got {self.kernels}.")
-        if self.combine_kernel not in kernels:
-            raise ValueError(f"combine_kernel {self.combine_kernel!r} must be one of kernels "
-                             f"{kernels}.")
         object.__setattr__(self, "kernels", kernels)
         object.__setattr__(self, "picks_k", tuple(int(k) for k in self.picks_k))
 
@@ -496,11 +493,10 @@ def rank_study(bench: SpikeNASBench, data_dir, config: RankConfig = RankConfig()
     rankers["params"] = metrics(params)
     for group, values in scored["rates"].items():
         rankers[f"firing rate {group}"] = metrics(values)
-    score = np.asarray(scored["scores"][config.combine_kernel])
+    combined = {f"{name} ({k})": _combination(name, np.asarray(v), params)
+                for k, v in scored["scores"].items() for name in COMBINATIONS}
     beats = {}
-    for name in COMBINATIONS:
-        label = f"{name} ({config.combine_kernel})"
-        values = _combination(name, score, params)
+    for label, values in combined.items():
         rankers[label] = metrics(values)
         beats[label] = _bootstrap_difference(values, params.astype(float), accuracy,
                                              seed=config.seed)
@@ -509,8 +505,7 @@ def rank_study(bench: SpikeNASBench, data_dir, config: RankConfig = RankConfig()
                                                     accuracy, seed=config.seed)
     pickers = {f"score {k}": v for k, v in scored["scores"].items()}
     pickers["params"] = params
-    pickers.update({f"{name} ({config.combine_kernel})": _combination(name, score, params)
-                    for name in COMBINATIONS})
+    pickers.update(combined)
     published = _published(bench, pickers, accuracy, config)
     cells = [{"arch_id": int(a), "pruned_id": int(bench.pruned_ids[r]),
               "params": int(bench.params[r]), "test_acc": float(bench.test_acc[r]),

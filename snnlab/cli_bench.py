@@ -146,9 +146,9 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--cache-dir", default=None, help="keep the parsed table here (fast reload)")
     r.add_argument("--allow-missing", action="store_true",
                    help="accept a partial table (sample from the cells it holds)")
-    r.add_argument("--cells", type=int, default=150, help="live cells sampled (>= 2)")
+    r.add_argument("--cells", type=int, default=100, help="live cells sampled (>= 2)")
     r.add_argument("--seed", type=int, default=0, help="fixes the sample, images and weights")
-    r.add_argument("--width", type=float, default=0.125,
+    r.add_argument("--width", type=float, default=0.0625,
                    help="width multiplier: C = round(128 * width) (bench: 1.0)")
     r.add_argument("--network", default="scoring", choices=("scoring", "training"),
                    help="scoring: SpikeNAS-Bench's scorer network (per-step BN, no LIF in the "

@@ -79,8 +79,8 @@ def test_networks_and_errors():
         build_bench_net(0)
     with pytest.raises(ValueError, match="network"):
         build_bench_net(25, network="official")
-    with pytest.raises(ValueError, match="combine_kernel"):
-        RankConfig(kernels=("hamming",))
+    with pytest.raises(ValueError, match="kernels"):
+        RankConfig(kernels=("hamming", "hamming"))
     with pytest.raises(ValueError, match="width"):
         RankConfig(width=0)
 
