@@ -10,7 +10,8 @@ with the logged test accuracy:
   :func:`snnlab.data.cifar_split`), T = 5, train-mode BN and dropout, every batch
   from rest, score = mean over the batches of ``log |det K|``
   (:func:`snnlab.trainfree.scores_per_batch`: the kernels ``sahd``, ``sahd_rate`` and
-  ``hamming`` from one forward);
+  ``hamming`` from one forward; ``sahd`` is the paper's normaliser, with ``N``, as the
+  official HEAD; ``sahd_rate`` is SpikeNAS-Bench's, without it; both are reported);
 * **network**: ``network="scoring"`` is SpikeNAS-Bench's scorer network
   (``NAS/model_snn_withoutcupy.py``: per-step BN, no LIF in the down block);
   ``"training"`` the network the bench trained (``Train_all_networks/model_snn.py``:
