@@ -193,8 +193,10 @@ def rank_study(genotypes: Sequence, build_model: Callable[..., nn.Module], batch
         repeats: trainings per cell; its ``accuracy`` is their mean, which makes the
             ranking less sensitive to one run's luck. Repeat 0 trains the scored
             network; repeat ``r > 0`` trains a fresh one built after
-            ``seed_everything(seed + r * len(genotypes) + i)`` (other initial weights,
-            other batch order and dropout masks).
+            ``seed_everything(seed + r * len(genotypes) + i)``: other initial weights
+            (any other randomness of the training, such as batch order or dropout
+            masks, is up to ``train_and_evaluate``; ``snnlab.fit`` reseeds the global
+            RNGs with ``config.seed``).
     Returns:
         a :class:`RankStudy`.
     """
