@@ -34,7 +34,9 @@ import dataclasses
 import json
 import logging
 import os
+import platform
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,14 +86,26 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
 
 
 def _provenance(args: argparse.Namespace, device: torch.device) -> dict:
-    """How a result was made: device, versions, the exact command and the date (UTC)."""
+    """How a result was made: device, machine, versions, commit, the exact command, the date (UTC)."""
     return {
         "device": str(device),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpu_threads": torch.get_num_threads(),
         "snnlab_version": snnlab_version(),
         "torch_version": str(torch.__version__),
+        "commit": _git_commit(),
         "command": "python -m snnlab " + shlex.join(args.argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _git_commit() -> str:
+    """The short commit of the source tree snnlab runs from ('unknown' outside git)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def load_genotype(source: str):

@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 __all__ = ["add_bench"]
 
@@ -46,9 +46,9 @@ def _run_bench_search(args: argparse.Namespace) -> int:
                                      population=args.population, sample_size=args.sample_size)
         result = search_curves(bench, config, seeds=range(args.seeds))
         summary[method] = result.summary(at)
-        curves[method] = {"config": dataclasses.asdict(config),
-                          "test_acc": result.test_acc.tolist(), "regret": result.regret.tolist(),
-                          "hours": result.hours.tolist()}
+        curves[method] = {"config": dataclasses.asdict(config),   # [seeds, budget] each
+                          **{name: np.round(getattr(result, name), 4).tolist()
+                             for name in ("test_acc", "regret", "hours")}}
     out = {"bench": {"source": bench.source, "dataset": bench.dataset, "cells": len(bench),
                      "live": int(bench.connected.sum()), "fingerprint": bench.fingerprint,
                      "load_seconds": round(loaded, 3)},
@@ -56,19 +56,11 @@ def _run_bench_search(args: argparse.Namespace) -> int:
            "seconds": round(time.perf_counter() - start, 3)}
     if args.out is not None:
         _write_json_atomic(Path(args.out), {**out, "curves": curves,
-                                            "provenance": _provenance(args, "cpu")})
+                                            "provenance": {**_provenance(args, "cpu"),
+                                                           "seconds": out["seconds"]}})
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
-
-
-def _git_commit() -> str:
-    """The short commit of the working tree the command runs from ('unknown' outside git)."""
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _run_bench_rank(args: argparse.Namespace) -> int:
@@ -86,9 +78,7 @@ def _run_bench_rank(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     study = rank_study(bench, args.data, config, device=args.device,
                        checkpoint=args.checkpoint)
-    provenance = {**_provenance(args, torch.device(args.device)), "commit": _git_commit(),
-                  "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-                  "cpu_threads": torch.get_num_threads(),
+    provenance = {**_provenance(args, torch.device(args.device)),
                   "seconds": round(time.perf_counter() - start, 1)}
     if args.checkpoint is not None:
         provenance["note"] = ("seconds count this invocation; cells read back from the "
