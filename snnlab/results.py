@@ -1,0 +1,49 @@
+"""Results measured once at scale (CIFAR, a GPU, a benchmark clone) and stored in the book.
+
+Runs that take hours or need data the HTML build does not have are made once with a
+recorded command and stored as JSON under ``book/results/`` with their provenance.
+Chapters read them with :func:`load_result`: from the checkout when the notebook runs
+inside it (the book build, nbval), otherwise (a chapter opened alone in Colab) from the
+repository on GitHub, so the same cell works in both places.
+"""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional, Union
+
+__all__ = ["RESULTS_URL", "load_result"]
+
+RESULTS_URL = "https://raw.githubusercontent.com/snnlab/snnlab/main/book/results/"
+_HERE = Path(__file__).resolve().parents[1] / "book" / "results"    # in a checkout
+
+
+def load_result(name: str, folder: Optional[Union[str, Path]] = None) -> dict:
+    """Read the stored result ``name`` (e.g. ``"spikenas_rank.json"``).
+
+    Args:
+        name: file name inside ``book/results/``.
+        folder: look here first (default: ``book/results`` of the checkout snnlab was
+            installed from, then ``./results`` as seen from a chapter).
+    Returns:
+        the parsed JSON; every stored result has a ``"provenance"`` entry.
+    Raises:
+        FileNotFoundError: not stored locally and not downloadable (offline), with the
+            places tried.
+    """
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"name must be a plain file name in book/results/; got {name!r}.")
+    candidates = [Path(folder)] if folder is not None else [_HERE, Path("results")]
+    for place in candidates:
+        if (place / name).is_file():
+            return json.loads((place / name).read_text(encoding="utf-8"))
+    url = RESULTS_URL + name
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return json.loads(response.read().decode("utf-8"))
+    except (urllib.error.URLError, OSError) as error:
+        tried = ", ".join(str(p / name) for p in candidates)
+        raise FileNotFoundError(f"stored result {name!r} not found in {tried} and not "
+                                f"downloadable from {url} ({error}).") from error
