@@ -115,18 +115,18 @@ def test_spiking_user_op_without_step_is_refused_for_stepping():
 
 
 def test_register_and_unregister_a_user_op(registry):
-    @register_op("spike_conv_3x3_th05")
+    @register_op("user_conv_3x3_half")
     def factory(C, stride, neuron):
         return SpikeConvBN(C, 3, stride, {**neuron, "threshold": 0.5})
 
-    assert OPS["spike_conv_3x3_th05"] is factory
-    op = build_op("spike_conv_3x3_th05", 4, 1, NEURON)
+    assert OPS["user_conv_3x3_half"] is factory
+    op = build_op("user_conv_3x3_half", 4, 1, NEURON)
     assert op.lif.threshold.item() == 0.5 and op.lif.decay_input
     with pytest.raises(ValueError, match="already registered"):
-        register_op("spike_conv_3x3_th05")(factory)
-    register_op("spike_conv_3x3_th05", replace=True)(factory)      # re-running a notebook cell
-    unregister_op("spike_conv_3x3_th05")
-    assert "spike_conv_3x3_th05" not in OPS
+        register_op("user_conv_3x3_half")(factory)
+    register_op("user_conv_3x3_half", replace=True)(factory)      # re-running a notebook cell
+    unregister_op("user_conv_3x3_half")
+    assert "user_conv_3x3_half" not in OPS
 
 
 def test_builtins_are_protected(registry):
