@@ -415,17 +415,8 @@ def load_cifar(name: str = "cifar10", root: str | Path | None = None,
     Raises:
         FileNotFoundError: the folder is missing and ``download`` is False.
     """
-    spec = _spec(name)
     _check_fraction("val_fraction", val_fraction)
-    root = Path(root) if root is not None else default_root()
-    folder = root / spec.folder
-    if not folder.is_dir():
-        if not download:
-            raise FileNotFoundError(
-                f"{name} not found: expected the extracted folder {folder.resolve()}. "
-                f"Pass download=True when online, or place the extracted "
-                f"'{spec.folder}' folder from {spec.url} there (or set SNNLAB_DATA).")
-        download_cifar(name, root)  # for a mirror, call download_cifar(url=...) first
+    spec, folder = _cifar_folder(name, root, download)
     x_train, y_train = _read_batches(folder, spec.train_files, spec.label_key)
     x_test, y_test = _read_batches(folder, spec.test_files, spec.label_key)
     names = _unpickle(folder / spec.meta_file)[spec.names_key]
@@ -440,6 +431,21 @@ def load_cifar(name: str = "cifar10", root: str | Path | None = None,
     return DataBundle(name=name, train=make(x_train[train_idx], y_train[train_idx], augment),
                       val=val, test=test, num_classes=spec.num_classes,
                       in_channels=3, image_size=32, classes=classes)
+
+
+def _cifar_folder(name: str, root, download: bool):
+    """``(spec, folder)`` of the extracted archive, downloading it first if asked."""
+    spec = _spec(name)
+    root = Path(root) if root is not None else default_root()
+    folder = root / spec.folder
+    if not folder.is_dir():
+        if not download:
+            raise FileNotFoundError(
+                f"{name} not found: expected the extracted folder {folder.resolve()}. "
+                f"Pass download=True when online, or place the extracted "
+                f"'{spec.folder}' folder from {spec.url} there (or set SNNLAB_DATA).")
+        download_cifar(name, root)  # for a mirror, call download_cifar(url=...) first
+    return spec, folder
 
 
 def cifar_split(name: str = "cifar10", root: str | Path | None = None, split: str = "train",
@@ -464,18 +470,9 @@ def cifar_split(name: str = "cifar10", root: str | Path | None = None, split: st
         images = cifar_split("cifar10", "data")           # 50,000 training images
         x = torch.stack([images[k][0] for k in range(256)])  # the first 256: [256, 3, 32, 32]
     """
-    spec = _spec(name)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}.")
-    root = Path(root) if root is not None else default_root()
-    folder = root / spec.folder
-    if not folder.is_dir():
-        if not download:
-            raise FileNotFoundError(
-                f"{name} not found: expected the extracted folder {folder.resolve()}. "
-                f"Pass download=True when online, or place the extracted "
-                f"'{spec.folder}' folder from {spec.url} there (or set SNNLAB_DATA).")
-        download_cifar(name, root)
+    spec, folder = _cifar_folder(name, root, download)
     files = spec.train_files if split == "train" else spec.test_files
     images, labels = _read_batches(folder, files, spec.label_key)
     return CIFARDataset(images, labels, spec.mean, spec.std, augment=False)
