@@ -341,7 +341,8 @@ def _tau_within_groups(values: np.ndarray, accuracy: np.ndarray, groups: np.ndar
         if n < 3:
             continue
         tau = kendall_tau(values[members].tolist(), accuracy[members].tolist())
-        per_group[str(int(g))] = {"n": n, "tau": round(tau, 4)}
+        # constant values in a group (parameter count within its own groups): tau undefined
+        per_group[str(int(g))] = {"n": n, "tau": round(tau, 4) if np.isfinite(tau) else None}
         if np.isfinite(tau):
             weighted += tau * n * (n - 1) / 2
             pairs += n * (n - 1) // 2

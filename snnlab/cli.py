@@ -33,6 +33,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 import platform
 import shlex
@@ -71,13 +72,25 @@ def build_baseline(profile: Profile, bundle: DataBundle) -> nn.Module:
 MODELS: dict[str, Callable[[Profile, DataBundle], nn.Module]] = {"baseline": build_baseline}
 
 
+def _strict_json(obj):
+    """``obj`` with every float NaN/inf replaced by None: strict JSON that every parser reads."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict_json(v) for v in obj]
+    return obj
+
+
 def _write_json_atomic(path: Path, obj: dict) -> None:
-    """Write JSON to a temp file beside ``path``, then ``os.replace`` it into place."""
+    """Write strict JSON (NaN/inf as null) to a temp file beside ``path``, then ``os.replace``
+    it into place: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
+            json.dump(_strict_json(obj), f, indent=2, allow_nan=False)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:

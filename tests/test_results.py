@@ -27,3 +27,19 @@ def test_missing_result_is_a_clear_error(tmp_path, monkeypatch):
 def test_bad_names_are_refused(name):
     with pytest.raises(ValueError, match="plain file name"):
         load_result(name)
+
+
+def test_results_are_strict_json_nan_written_as_null(tmp_path):
+    """Stored results must parse in any JSON reader (no NaN/Infinity tokens)."""
+    from snnlab.cli import _write_json_atomic
+    path = tmp_path / "r.json"
+    _write_json_atomic(path, {"tau": float("nan"), "xs": [1.0, float("inf")], "n": {"m": 2}})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"tau": None, "xs": [1.0, None], "n": {"m": 2}}
+
+
+def test_stored_book_results_are_strict_json():
+    from pathlib import Path
+    for path in sorted(Path(__file__).resolve().parents[1].glob("book/results/*.json")):
+        json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{path.name}: {c}"))
