@@ -19,7 +19,12 @@ networks", IEEE Signal Processing Magazine 2019).
   optimizer, scheduler, scaler, epoch, history, config and every RNG state, so
   that ``resume=True`` continues a killed run to the same result as a run that
   was never interrupted (bit for bit on CPU; tested),
-* a clear error on a NaN or infinite loss, leaving the last good checkpoint.
+* checkpoints that carry an integrity hash and a fingerprint of the model and the
+  training loader (:mod:`snnlab.checkpoints`): a damaged file, or one of another
+  architecture, batch size or dataset, is refused by name instead of resumed,
+* a clear error, at once, on a batch with NaN/inf images or labels out of range, and
+  on a NaN or infinite loss (naming the first layer that produced it), leaving the
+  last good checkpoint.
 
 Example::
 
@@ -33,20 +38,24 @@ import dataclasses
 import logging
 import math
 import os
-import random
 import sys
-import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoints import (loader_fingerprint, model_fingerprint, read_checkpoint,
+                          save_checkpoint)
+# the search loops import these three under their old private names from here
+from .checkpoints import loader_generator as _loader_generator
+from .checkpoints import rng_state as _rng_state
+from .checkpoints import set_rng_state as _set_rng_state
+from .guards import check_batch, check_labels, first_nonfinite_module
 from .data import cutout
 from .profiles import Profile, seed_everything, training_recipe
 
@@ -60,9 +69,6 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "constant")
 PROGRESS_ENV = "SNNLAB_PROGRESS"   # "0" / "1" overrides progress=None (the book sets 0)
 _CHECKPOINT_FORMAT = 1
-# Config fields that may change between a run and its resumption without changing
-# the result; every other field must match the checkpoint.
-_RESUME_FREE_FIELDS = ("checkpoint_every",)
 
 
 @dataclass(frozen=True)
@@ -268,121 +274,30 @@ def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
 
 
-def _loader_generator(loader: Iterable) -> Optional[torch.Generator]:
-    """The generator that orders a DataLoader's batches (and seeds its workers), if any."""
-    generator = getattr(loader, "generator", None)
-    if generator is None:
-        generator = getattr(getattr(loader, "sampler", None), "generator", None)
-    return generator if isinstance(generator, torch.Generator) else None
-
-
-def _rng_state(loader: Iterable) -> dict:
-    """Every RNG a training epoch can draw from, in plain types (loadable with weights_only)."""
-    np_state = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": (np_state[0], np_state[1].tolist(), *np_state[2:]),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
-        "loader": None,
-    }
-    generator = _loader_generator(loader)
-    if generator is not None:
-        state["loader"] = generator.get_state()
-    return state
-
-
-def _set_rng_state(state: dict, loader: Iterable) -> None:
-    random.setstate(state["python"])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    generator = _loader_generator(loader)
-    if state.get("loader") is not None:
-        if generator is None:
-            raise ValueError("the checkpoint holds the state of the training loader's generator, "
-                             "but this train_loader has none; build it the same way as before "
-                             "(e.g. snnlab.data.make_loaders(bundle, batch_size, seed)).")
-        generator.set_state(state["loader"])
-
-
 # ----------------------------------------------------------------------------- checkpoints
 
-def save_checkpoint(path: Union[str, os.PathLike], state: dict) -> None:
-    """Write ``state`` with ``torch.save`` atomically: temp file in the same folder, then rename.
-
-    If anything fails, the file at ``path`` (if any) is unchanged and the temp file is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: Union[str, os.PathLike],
-                    config: Optional[TrainConfig] = None) -> dict:
+def load_checkpoint(path: Union[str, os.PathLike], config: Optional[TrainConfig] = None,
+                    fingerprint: Optional[dict] = None) -> dict:
     """Read a checkpoint written by :func:`fit` onto the CPU (``map_location="cpu"``).
+
+    Its integrity hash is always checked (:mod:`snnlab.checkpoints`): a damaged file
+    raises RuntimeError instead of resuming from wrong weights.
 
     Args:
         path: the checkpoint file.
         config: when given, its fields must equal the stored config (except
             ``checkpoint_every``), else ValueError naming each differing field.
+        fingerprint: when given, the run's model and loader facts
+            (:func:`snnlab.checkpoints.model_fingerprint` and ``loader_fingerprint``)
+            must equal the stored ones, else ValueError naming each difference.
     Returns:
         The state dict: ``model``, ``optimizer``, ``scheduler``, ``scaler``, ``epoch``,
-        ``history``, ``config``, ``rng``, ``snnlab_version``, ``torch_version``.
+        ``history``, ``config``, ``rng``, ``snnlab_version``, ``torch_version``,
+        ``fingerprint``, ``integrity``.
     """
     return read_checkpoint(path, _CHECKPOINT_FORMAT, "an snnlab training checkpoint",
                            None if config is None else dataclasses.asdict(config), "TrainConfig",
-                           kind="", fresh="run")
-
-
-def read_checkpoint(path: Union[str, os.PathLike], fmt, what: str, config: Optional[dict] = None,
-                    config_name: str = "config", kind: str = "", fresh: str = "run") -> dict:
-    """Read a checkpoint onto the CPU and check its format and, optionally, its config.
-
-    The one reader behind :func:`load_checkpoint` and the search loops' resume.
-
-    Args:
-        path: the checkpoint file.
-        fmt: the ``"format"`` value the writer stored; ``what`` names it in the error.
-        config: the current config as a dict; every field but ``checkpoint_every``
-            must equal the stored one (ValueError naming each difference).
-        config_name, kind, fresh: words for the messages ("DartsConfig", "search ",
-            "search").
-    Returns:
-        the stored state dict.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{kind}checkpoint {str(path)!r} does not exist; pass resume=False "
-                                f"to start a fresh {fresh}, or the path of an existing checkpoint.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated or foreign file: say which and how to recover
-        raise RuntimeError(f"could not read {kind}checkpoint {str(path)!r} ({type(err).__name__}: "
-                           f"{err}). Delete it and start a fresh {fresh}.") from err
-    if not isinstance(state, dict) or state.get("format") != fmt:
-        raise RuntimeError(f"{str(path)!r} is not {what} (format {fmt}); it was written by "
-                           "something else.")
-    if config is not None:
-        saved = state["config"]
-        diffs = [f"{k}: checkpoint {saved.get(k)!r} vs now {v!r}" for k, v in config.items()
-                 if k not in _RESUME_FREE_FIELDS and saved.get(k) != v]
-        if diffs:
-            raise ValueError(f"checkpoint {str(path)!r} was written with a different {config_name} "
-                             f"({'; '.join(diffs)}). Resume with the same config, or start a "
-                             f"fresh {fresh} (resume=False) or another checkpoint path.")
-    return state
+                           kind="", fresh="run", fingerprint=fingerprint)
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -418,10 +333,13 @@ def evaluate(model: nn.Module, loader: Iterable, device: Union[str, torch.device
         monitor = SpikeMonitor(model)
     try:
         with torch.no_grad():
-            for x, y in loader:
+            for batch, (x, y) in enumerate(loader):
+                where = f"evaluate: batch {batch}"
+                check_batch(x, y, where)
                 x, y = _to_device(x, device, False), y.to(device, non_blocking=True)
                 with autocast:
                     logits = model(x)                                    # [B, classes]
+                check_labels(y, logits.shape[-1], where)
                 loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
                 correct += (logits.argmax(1) == y).sum()
                 images += y.shape[0]
@@ -443,7 +361,7 @@ def evaluate(model: nn.Module, loader: Iterable, device: Union[str, torch.device
 # ----------------------------------------------------------------------------- fit
 
 def _training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                   config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+                   config: TrainConfig, where: str = "fit") -> tuple[torch.Tensor, torch.Tensor]:
     """One training forward: ``(logits [B, classes], loss)``.
 
     With ``config.aux_weight > 0`` the model returns ``(logits, aux_logits)`` and
@@ -461,6 +379,7 @@ def _training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                         "mode but TrainConfig.aux_weight is 0; set aux_weight (DARTS: 0.4) or "
                         "build the model without its auxiliary head.")
     logits, aux_logits = out if pair else (out, None)                # [B, classes] each
+    check_labels(y, logits.shape[-1], where)
     loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
     if aux_logits is not None:
         loss = loss + config.aux_weight * F.cross_entropy(
@@ -469,24 +388,33 @@ def _training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 def _train_one_epoch(model, loader, optimizer, scaler, autocast, config, device, epoch, bar):
-    """One pass over ``loader``; returns (mean loss, accuracy). Raises on a non-finite loss."""
+    """One pass over ``loader``; returns (mean loss, accuracy).
+
+    Raises at once on a batch with NaN/inf images or out-of-range labels (naming epoch
+    and batch), and on a non-finite loss (naming the first layer whose output was).
+    """
     model.train()
     loss_sum, images = 0.0, 0
     correct = torch.zeros((), dtype=torch.int64, device=device)
     for batch, (x, y) in enumerate(loader):
+        where = f"train_loader, epoch {epoch}, batch {batch}"
+        check_batch(x, y, where)
         x = _to_device(x, device, config.channels_last)
         y = y.to(device, non_blocking=True)
         if config.cutout:
             x = cutout(x, config.cutout)          # on the device; centres from torch's CPU RNG
         with autocast:
-            logits, loss = _training_loss(model, x, y, config)
+            logits, loss = _training_loss(model, x, y, config, where)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             lr = optimizer.param_groups[0]["lr"]
+            layer = first_nonfinite_module(model, x)
+            at = f"; the first layer with a NaN/inf output is {layer!r}" if layer else ""
             raise RuntimeError(
-                f"loss is {loss_value} at epoch {epoch}, batch {batch} (lr {lr:.3g}): training "
-                f"diverged. Lower the learning rate (e.g. lr={lr / 10:.3g}) or set grad_clip; "
-                "the last good checkpoint, if any, is left as it was.")
+                f"loss is {loss_value} at epoch {epoch}, batch {batch} (lr {lr:.3g}){at}. The "
+                "batch itself is finite, so training diverged: lower the learning rate (e.g. "
+                f"lr={lr / 10:.3g}) or set grad_clip; the last good checkpoint, if any, is left "
+                "as it was.")
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -537,9 +465,11 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
         device: None picks :func:`default_device`.
         checkpoint: file written atomically every ``config.checkpoint_every`` epochs
             and after the last; None writes nothing.
-        resume: continue from ``checkpoint`` (which must exist, with the same config):
-            restores weights, optimizer, scheduler, scaler, history and RNG states, so
-            the result equals an uninterrupted run. A finished run returns its history.
+        resume: continue from ``checkpoint`` (which must exist, with the same config,
+            model architecture, batch size and dataset: its fingerprint, and an intact
+            integrity hash): restores weights, optimizer, scheduler, scaler, history and
+            RNG states, so the result equals an uninterrupted run. A finished run returns
+            its history.
         progress: show a ``tqdm.auto`` bar. None means: the ``SNNLAB_PROGRESS``
             variable ("0"/"1") if set, else on when stderr is a terminal or in a
             Jupyter kernel. The book sets ``SNNLAB_PROGRESS=0`` so that no bar enters
@@ -551,8 +481,11 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
         ``train_loss`` is the optimized loss (with the auxiliary term if any);
         ``train_acc`` is that of the main logits.
     Raises:
-        RuntimeError: a NaN/inf loss (names epoch and batch); the checkpoint on disk
-            keeps the last completed epoch.
+        ValueError: a batch with NaN/inf images or labels outside the model's classes
+            (names epoch and batch, checked before the batch is used).
+        RuntimeError: a NaN/inf loss from a finite batch (names epoch, batch and the
+            first layer whose output was NaN/inf); the checkpoint on disk keeps the last
+            completed epoch.
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
@@ -576,8 +509,11 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
     autocast, scaler = _amp_context(device, config.amp)
     history: list[dict] = []
     start = 0
+    # what a resumed run must share with the checkpoint besides the config
+    fingerprint = ({**model_fingerprint(model), **loader_fingerprint(train_loader)}
+                   if checkpoint is not None else None)
     if resume:
-        state = load_checkpoint(checkpoint, config)
+        state = load_checkpoint(checkpoint, config, fingerprint)
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as err:
@@ -634,7 +570,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
                     config=dataclasses.asdict(config), model=model.state_dict(),
                     optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                     scaler=scaler.state_dict() if scaler is not None else None,
-                    rng=_rng_state(train_loader)))
+                    rng=_rng_state(train_loader)), fingerprint=fingerprint)
     finally:
         if bar is not None:
             bar.close()
