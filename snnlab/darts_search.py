@@ -36,14 +36,11 @@ resumed search equals an uninterrupted one (bit for bit on CPU; tested).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
@@ -58,12 +55,15 @@ from .genotypes import Genotype
 from .monitor import SpikeMonitor
 from .ops import check_op_names
 from .profiles import Profile, seed_everything
+from .search.config import check, check_fields, config_from_profile, is_int, settings_of
+from .search.provenance import run_provenance
+from .search.result import SearchResult, differentiable_result
 from .train import (_loader_generator, _rng_state, _set_rng_state, _want_progress,
                     read_checkpoint, resolve_device, save_checkpoint, snnlab_version)
 
 __all__ = ["DartsConfig", "SearchLoaders", "make_search_loaders", "build_search_network",
            "measure_cells", "nos_per_cell", "darts_search", "load_search_checkpoint",
-           "run_darts_search", "load_search_result"]
+           "run_darts", "run_darts_search", "load_search_result"]
 
 log = logging.getLogger(__name__)
 
@@ -127,33 +127,22 @@ class DartsConfig:
     checkpoint_every: int = 1
 
     def __post_init__(self) -> None:
-        def check(ok: bool, field: str, expected: str) -> None:
-            if not ok:
-                raise ValueError(f"DartsConfig.{field} must be {expected}; "
-                                 f"got {getattr(self, field)!r}.")
-
-        def is_int(v) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        for name in ("epochs", "layers", "C", "T", "steps", "batch_size", "checkpoint_every"):
-            check(is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "an int >= 1")
+        check_fields(self, positive=("epochs", "layers", "C", "T", "steps", "batch_size",
+                                     "checkpoint_every"),
+                     optional_at_least={"max_skips": 0, "early_stop_skips": 0,
+                                        "max_images": 2, "eval_batches": 2})
         object.__setattr__(self, "ops", check_op_names(self.ops))
         object.__setattr__(self, "arch_betas", tuple(self.arch_betas))
-        check(self.order in ORDERS, "order", "1 (first order) or 2 (second order)")
-        check(0.0 < self.train_portion < 1.0, "train_portion", "in (0, 1)")
-        check(self.lr > 0 and 0 <= self.lr_min <= self.lr, "lr_min", "in [0, lr]")
-        check(self.arch_lr > 0, "arch_lr", "> 0")
-        check(self.grad_clip > 0, "grad_clip", "> 0")
-        check(self.tau >= 1, "tau", ">= 1")
-        check(self.xi is None or self.xi >= 0, "xi", "None (the weight lr) or >= 0")
-        check(is_int(self.arch_warmup) and 0 <= self.arch_warmup, "arch_warmup", "an int >= 0")
-        check(self.aux_skip >= 0, "aux_skip", ">= 0 (0 turns DARTS- off)")
-        for name in ("max_skips", "early_stop_skips"):
-            value = getattr(self, name)
-            check(value is None or (is_int(value) and value >= 0), name, "None or an int >= 0")
-        for name in ("max_images", "eval_batches"):
-            value = getattr(self, name)
-            check(value is None or (is_int(value) and value >= 2), name, "None or an int >= 2")
+        check(self, self.order in ORDERS, "order", "1 (first order) or 2 (second order)")
+        check(self, 0.0 < self.train_portion < 1.0, "train_portion", "in (0, 1)")
+        check(self, self.lr > 0 and 0 <= self.lr_min <= self.lr, "lr_min", "in [0, lr]")
+        check(self, self.arch_lr > 0, "arch_lr", "> 0")
+        check(self, self.grad_clip > 0, "grad_clip", "> 0")
+        check(self, self.tau >= 1, "tau", ">= 1")
+        check(self, self.xi is None or self.xi >= 0, "xi", "None (the weight lr) or >= 0")
+        check(self, is_int(self.arch_warmup) and 0 <= self.arch_warmup, "arch_warmup",
+              "an int >= 0")
+        check(self, self.aux_skip >= 0, "aux_skip", ">= 0 (0 turns DARTS- off)")
 
     @classmethod
     def from_profile(cls, profile: Profile, **overrides: Any) -> "DartsConfig":
@@ -165,20 +154,12 @@ class DartsConfig:
             >>> DartsConfig.from_profile(get_profile("tiny"), order=2).order
             2
         """
-        if not isinstance(profile, Profile):
-            raise TypeError(f"profile must be a snnlab.profiles.Profile; got "
-                            f"{type(profile).__name__}. Use snnlab.profiles.get_profile(name).")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise TypeError(f"unknown DartsConfig field(s) {unknown}; valid: {sorted(fields)}.")
-        base = dict(epochs=profile.darts_epochs, layers=profile.darts_layers,
-                    C=profile.darts_channels, T=profile.darts_T,
-                    batch_size=profile.darts_batch_size, lr=profile.darts_lr,
-                    lr_min=profile.darts_lr_min, arch_lr=profile.darts_arch_lr,
-                    max_images=profile.darts_max_images, tau=profile.tau, seed=profile.seed,
+        d = settings_of(profile, "darts")
+        base = dict(epochs=d.epochs, layers=d.layers, C=d.channels, T=d.T,
+                    batch_size=d.batch_size, lr=d.lr, lr_min=d.lr_min, arch_lr=d.arch_lr,
+                    max_images=d.max_images, tau=profile.tau, seed=profile.seed,
                     num_workers=profile.num_workers)
-        return cls(**{**base, **overrides})
+        return config_from_profile(cls, profile, base, overrides)
 
 
 # ----------------------------------------------------------------------------- data
@@ -530,47 +511,22 @@ def _jsonable(value):
     return value
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    """Write JSON atomically: temp file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def run_darts_search(profile: Profile, bundle, order: int = 1, attention: str = "none",
-                     attention_placement: str = "cell_output", epochs: Optional[int] = None,
-                     seed: Optional[int] = None, out: Union[str, os.PathLike, None] = None,
-                     device: Union[str, torch.device, None] = None,
-                     checkpoint: Union[str, os.PathLike, None] = None, resume: bool = False,
-                     progress: Optional[bool] = None, **overrides: Any) -> dict:
-    """Build the config, the two loaders and the supernet from a profile; search; report.
-
-    The function the CLI calls (``python -m snnlab search darts|madarts``).
+def run_darts(config: DartsConfig, bundle, device: Union[str, torch.device, None] = None,
+              checkpoint: Union[str, os.PathLike, None] = None, resume: bool = False,
+              progress: Optional[bool] = None) -> SearchResult:
+    """Split the data, build the supernet, search: the registry's ``darts``/``madarts`` search.
 
     Args:
-        profile, bundle: the run's :class:`~snnlab.profiles.Profile` and data bundle
-            (its ``train`` set is split 50/50).
-        order, attention, attention_placement, epochs, seed: the usual overrides;
-            further :class:`DartsConfig` fields go in ``overrides``.
-        out: write the result as JSON there (atomically).
+        config: a :class:`DartsConfig` (an ``attention`` other than ``"none"`` makes it
+            MA-DARTS).
+        bundle: a :class:`~snnlab.data.DataBundle`; its ``train`` set is split in two halves
+            (:func:`make_search_loaders`).
         device, checkpoint, resume, progress: as :func:`darts_search`.
     Returns:
-        ``{"method", "profile", "dataset", "config", "genotype", "history", "seconds",
-        "device", "snnlab_version", "torch_version"}``; ``genotype`` is the last epoch's
-        (``Genotype.from_dict(result["genotype"])``).
+        a :class:`~snnlab.search.SearchResult`: ``genotype`` the last epoch's
+        :class:`~snnlab.genotypes.Genotype`, ``history`` the epochs of
+        :func:`darts_search`, ``metrics`` the last epoch's val accuracy and NoS.
     """
-    fields = dict(order=order, attention=attention, attention_placement=attention_placement)
-    if epochs is not None:
-        fields["epochs"] = epochs
-    if seed is not None:
-        fields["seed"] = seed
-    config = DartsConfig.from_profile(profile, **{**fields, **overrides})
     device = resolve_device(device)
     seed_everything(config.seed)                  # the supernet's initial weights and alphas
     loaders = make_search_loaders(bundle, config.batch_size, config.seed, config.train_portion,
@@ -579,29 +535,53 @@ def run_darts_search(profile: Profile, bundle, order: int = 1, attention: str = 
     t0 = time.perf_counter()
     history = darts_search(model, loaders.train, loaders.val, config, device, checkpoint, resume,
                            progress)
-    result = {"method": "darts" if config.attention == "none" else "madarts",
-              "profile": profile.name, "dataset": getattr(bundle, "name", None),
-              "config": _jsonable(dataclasses.asdict(config)),
-              "genotype": history[-1]["genotype"], "history": history,
-              "seconds": time.perf_counter() - t0, "device": str(device),
-              "snnlab_version": snnlab_version(), "torch_version": str(torch.__version__)}
+    return differentiable_result(
+        "darts" if config.attention == "none" else "madarts",
+        Genotype.from_dict(history[-1]["genotype"]), history, time.perf_counter() - t0,
+        _jsonable(dataclasses.asdict(config)), run_provenance(bundle, device))
+
+
+def run_darts_search(profile: Profile, bundle, order: int = 1, attention: str = "none",
+                     attention_placement: str = "cell_output", epochs: Optional[int] = None,
+                     seed: Optional[int] = None, out: Union[str, os.PathLike, None] = None,
+                     device: Union[str, torch.device, None] = None,
+                     checkpoint: Union[str, os.PathLike, None] = None, resume: bool = False,
+                     progress: Optional[bool] = None, **overrides: Any) -> dict:
+    """:func:`run_darts` with the config built from a profile; returns the result as a dict.
+
+    Args:
+        profile, bundle: the run's :class:`~snnlab.profiles.Profile` and data bundle
+            (its ``train`` set is split 50/50).
+        order, attention, attention_placement, epochs, seed: the usual overrides;
+            further :class:`DartsConfig` fields go in ``overrides``.
+        out: write the :class:`~snnlab.search.SearchResult` there (JSON, atomically).
+        device, checkpoint, resume, progress: as :func:`darts_search`.
+    Returns:
+        ``SearchResult.to_legacy_dict()``: ``{"method", "profile", "dataset", "config",
+        "genotype", "history", "seconds", "device", "snnlab_version", "torch_version"}``;
+        ``genotype`` is the last epoch's (``Genotype.from_dict(result["genotype"])``).
+    """
+    fields = dict(order=order, attention=attention, attention_placement=attention_placement)
+    if epochs is not None:
+        fields["epochs"] = epochs
+    if seed is not None:
+        fields["seed"] = seed
+    config = DartsConfig.from_profile(profile, **{**fields, **overrides})
+    result = run_darts(config, bundle, device, checkpoint, resume, progress)
+    result = result.replace(provenance={**result.provenance, "profile": profile.name})
     if out is not None:
-        _write_json(Path(out), result)
-    return result
+        result.save(out)
+    return result.to_legacy_dict()
 
 
 def load_search_result(path: Union[str, os.PathLike]) -> dict:
-    """Read a result written by :func:`run_darts_search`; ``result["genotype"]`` is checked.
+    """Read a DARTS or MA-DARTS result file (this release's or an earlier one) as the dict
+    :func:`run_darts_search` returns; ``SearchResult.load(path)`` gives the object.
 
     Use ``Genotype.from_dict(load_search_result(path)["genotype"])`` to retrain it.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"search result {str(path)!r} does not exist; write one with "
-                                "run_darts_search(..., out=path).")
-    with open(path) as f:
-        result = json.load(f)
-    if not isinstance(result, dict) or "genotype" not in result:
-        raise ValueError(f"{str(path)!r} is not a DARTS search result (no 'genotype' key).")
-    Genotype.from_dict(result["genotype"])
-    return result
+    result = SearchResult.load(path)
+    if result.method not in ("darts", "madarts"):
+        raise ValueError(f"{str(path)!r} is not a DARTS search result (method "
+                         f"{result.method!r}); read it with snnlab.search.SearchResult.load.")
+    return result.to_legacy_dict()

@@ -26,24 +26,25 @@ iterator persists through an epoch; classes come from the data.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .darts_search import _jsonable, _write_json, make_search_loaders
+from .darts_search import _jsonable, make_search_loaders
 from .dgs import DEFAULT_B_RANGE, DEFAULT_DELTAS, DGSState
 from .monitor import SpikeMonitor
 from .ops import check_op_names
 from .profiles import Profile, seed_everything
+from .search.config import check, check_fields, config_from_profile, is_int, settings_of
+from .search.provenance import run_provenance
+from .search.result import SearchResult, differentiable_result
 from .spikedhs import (DOWNSAMPLE_MODES, SPIKEDHS_NEURON, SPIKEDHS_OPS, SpikeDHSGenotype,
                        SpikeDHSNetwork, SpikeDHSSupernet, spikedhs_cell_key)
 from .surrogates import Dspike
@@ -54,7 +55,7 @@ from .train import (_loader_generator, _rng_state, _set_rng_state, _want_progres
                     read_checkpoint, resolve_device, save_checkpoint, snnlab_version)
 
 __all__ = ["SpikeDHSConfig", "build_spikedhs_supernet", "measure_supernet", "spikedhs_search",
-           "load_spikedhs_checkpoint", "run_spikedhs_search", "build_spikedhs_network",
+           "load_spikedhs_checkpoint", "run_spikedhs", "run_spikedhs_search", "build_spikedhs_network",
            "load_spikedhs_result"]
 
 log = logging.getLogger(__name__)
@@ -118,42 +119,34 @@ class SpikeDHSConfig:
     checkpoint_every: int = 1
 
     def __post_init__(self) -> None:
-        def check(ok: bool, field: str, expected: str) -> None:
-            if not ok:
-                raise ValueError(f"SpikeDHSConfig.{field} must be {expected}; "
-                                 f"got {getattr(self, field)!r}.")
-
-        def is_int(v) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        for name in ("epochs", "layers", "levels", "filters", "T", "batch_size", "dgs_every",
-                     "dgs_batches", "checkpoint_every"):
-            check(is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "an int >= 1")
+        check_fields(self, positive=("epochs", "layers", "levels", "filters", "T", "batch_size",
+                                     "dgs_every", "dgs_batches", "checkpoint_every"),
+                     optional_at_least={"max_images": 1, "nos_batches": 1},
+                     choices={"downsample": DOWNSAMPLE_MODES})
         object.__setattr__(self, "ops", check_op_names(self.ops))
         for name in ("arch_betas", "dgs_deltas", "dgs_b_range", "tau_range"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
-        check(self.downsample in DOWNSAMPLE_MODES, "downsample", f"one of {DOWNSAMPLE_MODES}")
-        check(0.0 < self.train_portion < 1.0, "train_portion", "in (0, 1)")
-        check(self.lr > 0 and 0 <= self.lr_min <= self.lr, "lr_min", "in [0, lr] with lr > 0")
-        check(self.arch_lr > 0, "arch_lr", "> 0")
-        check(self.grad_clip > 0, "grad_clip", "> 0")
-        check(self.tau >= 1 and (not self.temporal or self.tau > 1), "tau",
+        check(self, 0.0 < self.train_portion < 1.0, "train_portion", "in (0, 1)")
+        check(self, self.lr > 0 and 0 <= self.lr_min <= self.lr, "lr_min",
+              "in [0, lr] with lr > 0")
+        check(self, self.arch_lr > 0, "arch_lr", "> 0")
+        check(self, self.grad_clip > 0, "grad_clip", "> 0")
+        check(self, self.tau >= 1 and (not self.temporal or self.tau > 1), "tau",
               ">= 1 (> 1 when the temporal search learns it)")
-        check(self.threshold > 0, "threshold", "> 0")
+        check(self, self.threshold > 0, "threshold", "> 0")
         lo, hi = self.dgs_b_range
-        check(0 < lo <= self.b <= hi, "b", f"in dgs_b_range {self.dgs_b_range}")
-        check(0.0 in self.dgs_deltas and all(lo + d > 0 for d in self.dgs_deltas), "dgs_deltas",
-              "offsets containing 0 with b + delta > 0 over the whole b range")
-        check(self.dgs_lr is None or self.dgs_lr > 0, "dgs_lr", "None (the weight lr) or > 0")
-        check(self.tau_lr is None or self.tau_lr > 0, "tau_lr", "None (arch_lr) or > 0")
+        check(self, 0 < lo <= self.b <= hi, "b", f"in dgs_b_range {self.dgs_b_range}")
+        check(self, 0.0 in self.dgs_deltas and all(lo + d > 0 for d in self.dgs_deltas),
+              "dgs_deltas", "offsets containing 0 with b + delta > 0 over the whole b range")
+        check(self, self.dgs_lr is None or self.dgs_lr > 0, "dgs_lr",
+              "None (the weight lr) or > 0")
+        check(self, self.tau_lr is None or self.tau_lr > 0, "tau_lr", "None (arch_lr) or > 0")
         check_tau_range(self.tau_range)
         if self.temporal:
             t_lo, t_hi = self.tau_range
-            check(t_lo <= self.tau <= t_hi, "tau", f"in tau_range {self.tau_range}")
-        check(is_int(self.arch_warmup) and self.arch_warmup >= 0, "arch_warmup", "an int >= 0")
-        for name in ("max_images", "nos_batches"):
-            value = getattr(self, name)
-            check(value is None or (is_int(value) and value >= 1), name, "None or an int >= 1")
+            check(self, t_lo <= self.tau <= t_hi, "tau", f"in tau_range {self.tau_range}")
+        check(self, is_int(self.arch_warmup) and self.arch_warmup >= 0, "arch_warmup",
+              "an int >= 0")
 
     @classmethod
     def from_profile(cls, profile: Profile, **overrides: Any) -> "SpikeDHSConfig":
@@ -165,21 +158,13 @@ class SpikeDHSConfig:
             >>> SpikeDHSConfig.from_profile(get_profile("tiny"), dgs=True).dgs
             True
         """
-        if not isinstance(profile, Profile):
-            raise TypeError(f"profile must be a snnlab.profiles.Profile; got "
-                            f"{type(profile).__name__}. Use snnlab.profiles.get_profile(name).")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise TypeError(f"unknown SpikeDHSConfig field(s) {unknown}; valid: {sorted(fields)}.")
-        p = profile
-        base = dict(epochs=p.spikedhs_epochs, layers=p.spikedhs_layers, levels=p.spikedhs_levels,
-                    filters=p.spikedhs_filters, T=p.spikedhs_T, batch_size=p.spikedhs_batch_size,
-                    lr=p.spikedhs_lr, lr_min=p.spikedhs_lr_min, arch_lr=p.spikedhs_arch_lr,
-                    max_images=p.spikedhs_max_images, dgs_every=p.spikedhs_dgs_every,
-                    dgs_batches=p.spikedhs_dgs_batches, tau_lr=p.spikedhs_tau_lr, seed=p.seed,
-                    num_workers=p.num_workers)
-        return cls(**{**base, **overrides})
+        h = settings_of(profile, "spikedhs")
+        base = dict(epochs=h.epochs, layers=h.layers, levels=h.levels, filters=h.filters,
+                    T=h.T, batch_size=h.batch_size, lr=h.lr, lr_min=h.lr_min,
+                    arch_lr=h.arch_lr, max_images=h.max_images, dgs_every=h.dgs_every,
+                    dgs_batches=h.dgs_batches, tau_lr=h.tau_lr, seed=profile.seed,
+                    num_workers=profile.num_workers)
+        return config_from_profile(cls, profile, base, overrides)
 
     def neuron(self) -> dict:
         """LIF keyword arguments of every neuron of the supernet."""
@@ -437,34 +422,21 @@ def spikedhs_search(model: SpikeDHSSupernet, train_loader: Iterable, val_loader:
 
 # ----------------------------------------------------------------------------- one call
 
-def run_spikedhs_search(profile: Profile, bundle, dgs: bool = False, temporal: bool = False,
-                        epochs: Optional[int] = None, seed: Optional[int] = None,
-                        out: Union[str, os.PathLike, None] = None,
-                        device: Union[str, torch.device, None] = None,
-                        checkpoint: Union[str, os.PathLike, None] = None, resume: bool = False,
-                        progress: Optional[bool] = None, **overrides: Any) -> dict:
-    """Build config, loaders and supernet from a profile; search; return a JSON-able result.
-
-    The function the CLI calls (``python -m snnlab search spikedhs [--dgs] [--temporal]``).
+def run_spikedhs(config: SpikeDHSConfig, bundle, device: Union[str, torch.device, None] = None,
+                 checkpoint: Union[str, os.PathLike, None] = None, resume: bool = False,
+                 progress: Optional[bool] = None) -> SearchResult:
+    """Split the data, build the supernet, search: the registry's ``spikedhs`` search.
 
     Args:
-        profile, bundle: the run's profile and data bundle (its ``train`` set is split 50/50).
-        dgs, temporal, epochs, seed: the usual switches; other :class:`SpikeDHSConfig`
-            fields go in ``overrides`` (e.g. ``tau_channels=True``).
-        out: also write the result as JSON there (atomically).
+        config: a :class:`SpikeDHSConfig` (``dgs``/``temporal`` switch the variants on).
+        bundle: a :class:`~snnlab.data.DataBundle` (its ``train`` set is split 50/50).
         device, checkpoint, resume, progress: as :func:`spikedhs_search`.
     Returns:
-        ``{"method": "spikedhs", "profile", "dataset", "config", "genotype", "history",
-        "dgs_trajectory", "seconds", "device", "snnlab_version", "torch_version"}``;
-        ``genotype`` = cell, path, ``b`` per stage and ``tau`` per stage (None unless
-        searched), ready for :func:`build_spikedhs_network`.
+        a :class:`~snnlab.search.SearchResult`: ``genotype`` the last epoch's
+        :class:`~snnlab.spikedhs.SpikeDHSGenotype` (cell, path, ``b`` per stage when
+        DGS searched it, else None, ``tau`` per stage when searched), ``history`` the
+        epochs, ``extras["dgs_trajectory"]`` the DGS rounds.
     """
-    fields: dict = dict(dgs=bool(dgs), temporal=bool(temporal))
-    if epochs is not None:
-        fields["epochs"] = epochs
-    if seed is not None:
-        fields["seed"] = seed
-    config = SpikeDHSConfig.from_profile(profile, **{**fields, **overrides})
     device = resolve_device(device)
     seed_everything(config.seed)                  # the supernet's initial weights and tables
     loaders = make_search_loaders(bundle, config.batch_size, config.seed, config.train_portion,
@@ -476,43 +448,73 @@ def run_spikedhs_search(profile: Profile, bundle, dgs: bool = False, temporal: b
     genotype = history[-1]["genotype"]
     if not config.dgs:
         genotype = {**genotype, "b": None}        # b was never searched: retrain with the default
-    result = {"method": "spikedhs", "profile": profile.name,
-              "dataset": getattr(bundle, "name", None),
-              "config": _jsonable(dataclasses.asdict(config)), "genotype": genotype,
-              "history": history, "dgs_trajectory": dgs_state.trajectory,
-              "seconds": time.perf_counter() - t0, "device": str(device),
-              "snnlab_version": snnlab_version(), "torch_version": str(torch.__version__)}
+    return differentiable_result(
+        "spikedhs", SpikeDHSGenotype.from_dict(genotype), history, time.perf_counter() - t0,
+        _jsonable(dataclasses.asdict(config)), run_provenance(bundle, device),
+        extras={"dgs_trajectory": dgs_state.trajectory})
+
+
+def run_spikedhs_search(profile: Profile, bundle, dgs: bool = False, temporal: bool = False,
+                        epochs: Optional[int] = None, seed: Optional[int] = None,
+                        out: Union[str, os.PathLike, None] = None,
+                        device: Union[str, torch.device, None] = None,
+                        checkpoint: Union[str, os.PathLike, None] = None, resume: bool = False,
+                        progress: Optional[bool] = None, **overrides: Any) -> dict:
+    """:func:`run_spikedhs` with the config built from a profile; returns the result as a dict.
+
+    Args:
+        profile, bundle: the run's profile and data bundle (its ``train`` set is split 50/50).
+        dgs, temporal, epochs, seed: the usual switches; other :class:`SpikeDHSConfig`
+            fields go in ``overrides`` (e.g. ``tau_channels=True``).
+        out: also write the :class:`~snnlab.search.SearchResult` there (JSON, atomically).
+        device, checkpoint, resume, progress: as :func:`spikedhs_search`.
+    Returns:
+        ``SearchResult.to_legacy_dict()``: ``{"method": "spikedhs", "profile", "dataset",
+        "config", "genotype", "history", "dgs_trajectory", "seconds", "device",
+        "snnlab_version", "torch_version"}``; ``genotype`` = cell, path, ``b`` per stage
+        and ``tau`` per stage (None unless searched), ready for :func:`build_spikedhs_network`.
+    """
+    fields: dict = dict(dgs=bool(dgs), temporal=bool(temporal))
+    if epochs is not None:
+        fields["epochs"] = epochs
+    if seed is not None:
+        fields["seed"] = seed
+    config = SpikeDHSConfig.from_profile(profile, **{**fields, **overrides})
+    result = run_spikedhs(config, bundle, device, checkpoint, resume, progress)
+    result = result.replace(provenance={**result.provenance, "profile": profile.name})
     if out is not None:
-        _write_json(Path(out), result)
-    return result
+        result.save(out)
+    return result.to_legacy_dict()
 
 
 def load_spikedhs_result(path: Union[str, os.PathLike]) -> dict:
-    """Read a result of :func:`run_spikedhs_search` (its genotype is checked)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"search result {str(path)!r} does not exist; write one with "
-                                "run_spikedhs_search(..., out=path).")
-    with open(path) as f:
-        result = json.load(f)
-    if not isinstance(result, dict) or result.get("method") != "spikedhs":
-        raise ValueError(f"{str(path)!r} is not a SpikeDHS search result (method != 'spikedhs').")
-    SpikeDHSGenotype.from_dict(result["genotype"])
-    return result
+    """Read a SpikeDHS result file (this release's or an earlier one) as the dict
+    :func:`run_spikedhs_search` returns; ``SearchResult.load(path)`` gives the object."""
+    try:
+        result = SearchResult.load(path)
+    except ValueError as err:
+        raise ValueError(f"{str(path)!r} is not a SpikeDHS search result ({err}).") from err
+    if result.method != "spikedhs":
+        raise ValueError(f"{str(path)!r} is not a SpikeDHS search result (method "
+                         f"{result.method!r} != 'spikedhs').")
+    return result.to_legacy_dict()
 
 
-def build_spikedhs_network(result_or_genotype: Union[dict, SpikeDHSGenotype], profile: Profile,
+def build_spikedhs_network(result_or_genotype: Union[SearchResult, dict, SpikeDHSGenotype],
+                           profile: Profile,
                            bundle, neuron: Optional[dict] = None,
                            auxiliary: bool = False) -> SpikeDHSNetwork:
     """The retrained network of a search result (or genotype), sized by the profile.
 
-    Width ``F = profile.spikedhs_retrain_filters`` and ``T = profile.spikedhs_T``; the LIF
+    Width ``F`` = the profile's SpikeDHS ``retrain_filters`` and its ``T``; the LIF
     threshold, base tau and resize rule come from the result's config (defaults for a bare
     genotype); ``b`` and ``tau`` per stage from the genotype. ``auxiliary`` adds the
     auxiliary head (train with ``aux_weight > 0``; the paper profile's retraining recipe).
     """
     config: dict = {}
-    if isinstance(result_or_genotype, SpikeDHSGenotype):
+    if isinstance(result_or_genotype, SearchResult):
+        config, genotype = result_or_genotype.config, result_or_genotype.genotype
+    elif isinstance(result_or_genotype, SpikeDHSGenotype):
         genotype = result_or_genotype
     elif isinstance(result_or_genotype, dict):
         data = result_or_genotype
@@ -521,12 +523,13 @@ def build_spikedhs_network(result_or_genotype: Union[dict, SpikeDHSGenotype], pr
             data = data["genotype"]
         genotype = SpikeDHSGenotype.from_dict(data)
     else:
-        raise TypeError(f"result_or_genotype must be a search result dict, a genotype dict or a "
-                        f"SpikeDHSGenotype; got {type(result_or_genotype).__name__}.")
+        raise TypeError(f"result_or_genotype must be a SearchResult, a result dict, a "
+                        f"genotype dict or a SpikeDHSGenotype; got {type(result_or_genotype).__name__}.")
     base = {"tau": config.get("tau", SPIKEDHS_NEURON["tau"]),
             "threshold": config.get("threshold", SPIKEDHS_NEURON["threshold"]),
             "surrogate": Dspike(config.get("b", 3.0))}
+    h = settings_of(profile, "spikedhs")
     return SpikeDHSNetwork(genotype, bundle.in_channels, bundle.num_classes,
-                           T=profile.spikedhs_T, filters=profile.spikedhs_retrain_filters,
+                           T=h.T, filters=h.retrain_filters,
                            neuron={**base, **(neuron or {})},
                            downsample=config.get("downsample", "max"), auxiliary=auxiliary)

@@ -53,19 +53,14 @@ Example::
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import inspect
 import json
 import math
-import os
 import random
-import tempfile
 import time
 import warnings
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
@@ -74,6 +69,7 @@ from torch import nn
 
 from .neurons import LIF
 from .profiles import seed_everything
+from .search.result import SearchResult, trainfree_result
 from .train import _want_progress   # the one progress-bar rule ($SNNLAB_PROGRESS, terminal)
 
 __all__ = ["KERNELS", "SCORE_MODES", "SAHD_NORMALISERS", "hamming_distance", "sahd_kernel",
@@ -537,88 +533,6 @@ def sample_batches(dataset, batches: int = 2, batch_size: int = 256,
 
 # ----------------------------------------------------------------------------- searches
 
-@dataclass(frozen=True)
-class SearchResult:
-    """What a search found: every scored genotype, best first, and how it was run.
-
-    Attributes:
-        method: ``"random"`` or ``"evolution"``.
-        ranking: one dict per distinct scored genotype, best score first (ties: the
-            earlier one): ``genotype`` (its ``to_dict()``), ``score``, ``order`` (0 for
-            the first genotype scored) and ``seconds`` (build + score).
-        best: the winning genotype's dict (``ranking[0]["genotype"]``).
-        seconds: wall time of the whole search.
-        candidates: distinct genotypes scored (the budget, unless the space ran out).
-        draws: genotypes drawn or proposed, repeats included (repeats are not rescored).
-        settings: search and score settings (seed, space, kernel, mode, batches, ...).
-        provenance: command, date, device, versions (filled by the command line).
-    """
-
-    method: str
-    ranking: tuple
-    best: dict
-    seconds: float
-    candidates: int
-    draws: int
-    settings: dict
-    provenance: dict = field(default_factory=dict)
-
-    @property
-    def best_score(self) -> float:
-        return self.ranking[0]["score"]
-
-    def best_genotype(self, genotype_cls=None):
-        """The winner as an object: ``genotype_cls.from_dict(best)`` (default CellGenotype)."""
-        if genotype_cls is None:
-            from .snasnet import CellGenotype
-            genotype_cls = CellGenotype
-        return genotype_cls.from_dict(self.best)
-
-    def to_dict(self) -> dict:
-        """Plain JSON-ready dict (``-inf`` scores are written as ``-Infinity``)."""
-        d = dataclasses.asdict(self)
-        d["ranking"] = [dict(r) for r in self.ranking]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SearchResult":
-        names = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted(n for n in names - set(d) if n != "provenance")
-        if missing:
-            raise ValueError(f"not a SearchResult: missing field(s) {missing}.")
-        kwargs = {k: v for k, v in d.items() if k in names}
-        kwargs["ranking"] = tuple(dict(r) for r in kwargs["ranking"])
-        return cls(**kwargs)
-
-    def save(self, path: Union[str, os.PathLike]) -> None:
-        """Write JSON atomically: a temp file beside ``path``, then ``os.replace``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, indent=2)
-                f.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    @classmethod
-    def load(cls, path: Union[str, os.PathLike]) -> "SearchResult":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"search result {str(path)!r} does not exist; write one with "
-                                    "`python -m snnlab search snasnet ... --out FILE`.")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{str(path)!r} is not valid JSON ({err}).") from err
-        if not isinstance(data, dict):
-            raise ValueError(f"{str(path)!r} does not hold a SearchResult object.")
-        return cls.from_dict(data)
-
-
 def _genotype_key(genotype) -> str:
     """A canonical string of a genotype (its ``to_dict()`` as sorted JSON): the dedupe key."""
     to_dict = getattr(genotype, "to_dict", None)
@@ -672,9 +586,13 @@ class _Run:
             return None
         t0 = time.perf_counter()
         seed_everything(_candidate_seed(self.seed, key))
-        score = snasnet_score(self.build_model(genotype), self.batches, **self.score_kwargs)
+        model = self.build_model(genotype)
+        with _SpikeCount(model) as count:        # the candidate's second objective
+            score = snasnet_score(model, self.batches, **self.score_kwargs)
+        images = sum(b.shape[0] for b in self.batches)
         entry = {"genotype": json.loads(key), "score": score, "order": len(self.entries),
-                 "seconds": time.perf_counter() - t0, "_genotype": genotype}
+                 "seconds": time.perf_counter() - t0, "spikes": count.total() / images,
+                 "_genotype": genotype}
         self.entries[key] = entry
         if self.bar is not None:
             self.bar.update(1)
@@ -704,7 +622,9 @@ class _Run:
                           "spike codes), so the ranking is arbitrary. At initialisation, "
                           "mode='eval' often silences the network (BN running statistics do "
                           "not normalise yet); score with mode='train'.")
-        ranking = tuple({k: v for k, v in e.items() if k != "_genotype"} for e in ranking)
+        best = ranking[0]["_genotype"]
+        rows = sorted(({k: v for k, v in e.items() if k != "_genotype"} for e in ranking),
+                      key=lambda e: e["order"])
         score = dict(inspect.signature(snasnet_score).parameters)
         score = {k: self.score_kwargs.get(k, p.default) for k, p in score.items()
                  if k not in ("model", "batches")}
@@ -713,9 +633,31 @@ class _Run:
         settings = {"seed": self.seed, "space": _describe_space(space),
                     "batches": len(self.batches), "batch_size": shape[0],
                     "input_shape": list(shape[1:]), **settings, **score}
-        return SearchResult(method=self.method, ranking=ranking, best=ranking[0]["genotype"],
-                            seconds=time.perf_counter() - self.start,
-                            candidates=len(ranking), draws=self.draws, settings=settings)
+        return trainfree_result(self.method, best, rows, time.perf_counter() - self.start,
+                                self.draws, settings)
+
+
+class _SpikeCount:
+    """Forward hooks summing every LIF's output spikes while a candidate is scored."""
+
+    def __init__(self, model: nn.Module):
+        self.sum: Union[float, torch.Tensor] = 0.0
+        self.handles = [m.register_forward_hook(self._hook) for m in model.modules()
+                        if isinstance(m, LIF)]
+
+    def _hook(self, module: nn.Module, args, output) -> None:
+        spikes = output[0] if isinstance(output, tuple) else output       # [S, B, ...]
+        self.sum = self.sum + spikes.detach().sum(dtype=torch.float64)
+
+    def total(self) -> float:
+        return float(self.sum)
+
+    def __enter__(self) -> "_SpikeCount":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self.handles:
+            h.remove()
 
 
 def _describe_space(space) -> dict:
@@ -756,7 +698,8 @@ def random_search(space, build_model: Callable[..., nn.Module], batches: Iterabl
         progress: ``tqdm.auto`` bar; None follows ``$SNNLAB_PROGRESS`` / the terminal.
         **score_kwargs: passed to :func:`snasnet_score` (kernel, mode, device, ...).
     Returns:
-        a :class:`SearchResult` with ``method="random"``.
+        a :class:`~snnlab.search.SearchResult` with ``method="snasnet"`` and
+        ``config["strategy"] == "random"``; ``ranking`` lists the candidates best first.
 
     Reference: SNASNet ``model_snn.py`` ``find_best_neuroncell`` (argmax of scores).
     """

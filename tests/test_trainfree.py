@@ -401,7 +401,7 @@ def test_search_settings_and_errors():
 def test_search_result_json_round_trip(tmp_path):
     result = random_search(FakeSpace(), build_fake, _images(B=8), candidates=3, seed=0,
                            progress=False)
-    result = dataclasses.replace(result, ranking=result.ranking + (
+    result = dataclasses.replace(result, history=result.history + (
         {"genotype": {"width": 9, "threshold": 9}, "score": -math.inf, "order": 3,
          "seconds": 0.0},))
     path = tmp_path / "sub" / "result.json"
