@@ -14,6 +14,12 @@ protocol, :mod:`snnlab.bench_rank`) and ranks them against the logged test accur
 
     python -m snnlab bench rank --bench ../SpikeNAS-Bench --data data --cells 100 \
         --width 0.0625 --checkpoint runs/rank.jsonl --out book/results/spikenas_rank.json
+
+``bench darts`` runs first-order DARTS over the bench's cell space (:mod:`snnlab.bench_darts`;
+the defaults are a CPU proxy) and judges each seed's derived cell on the table::
+
+    python -m snnlab bench darts --bench ../SpikeNAS-Bench --data data --seeds 3 \\
+        --threads 1 --out book/results/spikenas_darts.json
 """
 from __future__ import annotations
 
@@ -96,8 +102,43 @@ def _run_bench_rank(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_bench_darts(args: argparse.Namespace) -> int:
+    import torch
+    from .bench import load_bench
+    from .bench_darts import BenchDartsConfig, compare_with_stored, darts_study
+    from .cli import _provenance, _write_json_atomic
+    from .results import load_result
+    start = time.perf_counter()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    config = BenchDartsConfig(data_seed=args.data_seed, network=args.network, width=args.width,
+                              T=args.T, image_size=args.image_size,
+                              train_images=args.train_images, val_images=args.val_images,
+                              epochs=args.epochs, batch_size=args.batch_size,
+                              arch_lr=args.arch_lr, include_zero=args.include_zero)
+    bench = load_bench(args.bench, dataset="CIFAR10", cache_dir=args.cache_dir)
+    study = darts_study(bench, args.data, config, seeds=range(args.seeds), device=args.device,
+                        progress=lambda line: print(line, file=sys.stderr, flush=True))
+    stored = {name: load_result(f"spikenas_{name}.json") for name in ("search", "rank")}
+    study["comparison"] = {
+        "rows": compare_with_stored(study, stored["search"], stored["rank"]),
+        "how_cost_is_compared": "DARTS: its own CPU seconds and images seen on the proxy; "
+        "tabular searches: the bench's logged GPU hours of the cells they evaluated; SNASNet: "
+        "CPU seconds of scoring K untrained cells (spikenas_rank.json). Every method's pick "
+        "is then trained once, which no row counts.",
+        "sources": {name: result["provenance"]["command"] for name, result in stored.items()}}
+    provenance = {**_provenance(args, torch.device(args.device)),
+                  "seconds": round(time.perf_counter() - start, 1)}
+    if args.out is not None:
+        _write_json_atomic(Path(args.out), {**study, "provenance": provenance})
+    json.dump({"label": study["label"], "summary": study["summary"],
+               "seconds": provenance["seconds"]}, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
 def add_bench(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``bench search`` and ``bench rank``."""
+    """Register ``bench search``, ``bench rank`` and ``bench darts``."""
     p = subparsers.add_parser("bench", help="SpikeNAS-Bench: searches on the trained table",
                               description="Use a clone of tju-sun-lab/SpikeNAS-Bench.")
     actions = p.add_subparsers(dest="bench_action", metavar="action")
@@ -152,3 +193,34 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
                    help="JSON-lines file of scored cells; a rerun resumes from it")
     r.add_argument("--out", default=None, help="write the full study and provenance here")
     r.set_defaults(run=_run_bench_rank)
+
+    d = actions.add_parser("darts", help="first-order DARTS over the bench's cell space",
+                           description="DARTS over the 6 edges of the bench's cell (5 ops each) "
+                           "in the bench's network, seeds 0..N-1; each derived cell judged by "
+                           "its true test and val accuracy and rank. The defaults are a CPU "
+                           "proxy (snnlab.bench_darts).")
+    d.add_argument("--bench", required=True,
+                   help="the SpikeNAS-Bench clone (or its zip, or its data folder)")
+    d.add_argument("--data", required=True,
+                   help="folder holding cifar-10-batches-py (the official python archive)")
+    d.add_argument("--cache-dir", default=None, help="keep the parsed table here (fast reload)")
+    d.add_argument("--seeds", type=int, default=3, help="searches (seeds 0..N-1)")
+    d.add_argument("--data-seed", type=int, default=0, help="fixes the images of both halves")
+    d.add_argument("--network", default="training", choices=("training", "scoring"),
+                   help="training: the network the bench trained; scoring: its scorer network")
+    d.add_argument("--width", type=float, default=0.0625,
+                   help="width multiplier: C = round(128 * width) (bench: 1.0)")
+    d.add_argument("--image-size", type=int, default=16, choices=(16, 32),
+                   help="16: CIFAR-10 averaged over 2x2 pixels (proxy); 32: as the bench")
+    d.add_argument("--train-images", type=int, default=2500, help="images for the weights")
+    d.add_argument("--val-images", type=int, default=2500, help="images for the alphas")
+    d.add_argument("--epochs", type=int, default=4, help="passes over both halves")
+    d.add_argument("--batch-size", type=int, default=50, help="images per step")
+    d.add_argument("--arch-lr", type=float, default=3e-3, help="Adam lr of the alphas")
+    d.add_argument("--T", type=int, default=5, help="time steps (bench: 5)")
+    d.add_argument("--include-zero", action="store_true",
+                   help="let zero win an edge in the default derivation (both are stored)")
+    d.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+    d.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    d.add_argument("--out", default=None, help="write the runs, summary and provenance here")
+    d.set_defaults(run=_run_bench_darts)
