@@ -217,12 +217,25 @@ class LIF(nn.Module):
         channels: ``None`` for one value per layer, or ``C`` for one per channel of
             dimension 2 of ``[T, B, C, ...]`` (heterogeneous time constants).
 
+    Non-finite input is rejected: a NaN current never crosses the threshold (0 spikes)
+    while its gradient is NaN, and one ``inf`` step leaves a hard-reset membrane NaN
+    (``inf * 0``) for the rest of the sequence. Both keep the final membrane
+    non-finite, so ``forward`` checks that one ``[B, ...]`` tensor (1/T of the input;
+    no per-step cost) and raises ValueError naming the first bad time step and sample.
+    ``check_finite`` (class attribute, or per instance): None (default) checks on
+    every device but CUDA, where a check would stall the GPU pipeline once per
+    layer (there :func:`snnlab.train.fit` and ``evaluate`` check each batch and name the
+    layer of a NaN loss); True or False force it. ``step`` is never checked (a per-step
+    check would cost more than the step).
+
     Example:
         >>> lif = LIF(tau=2.0, threshold=1.0)
         >>> spikes = lif(torch.ones(4, 1, 3) * 0.6)      # [T=4, B=1, N=3]
         >>> spikes[:, 0, 0].tolist()
         [0.0, 0.0, 1.0, 0.0]
     """
+
+    check_finite: Optional[bool] = None
 
     def __init__(self, tau: float = 2.0, threshold: float = 1.0, reset: str = "hard",
                  surrogate: Union[str, Surrogate] = "atan", detach_reset: bool = True,
@@ -231,6 +244,7 @@ class LIF(nn.Module):
         super().__init__()
         if not tau >= 1:
             raise ValueError(f"tau must be >= 1 time step (decay = 1 - 1/tau in [0, 1]); got {tau}.")
+        _check_threshold(threshold)
         if learn_tau and not 1 < tau < math.inf:
             raise ValueError(f"a learnable tau must be finite and > 1; got {tau}.")
         if channels is not None and (not isinstance(channels, int) or channels < 1):
@@ -301,8 +315,14 @@ class LIF(nn.Module):
         spikes, h_seq, v_final = _LIFSequence.apply(drive, v0.to(x_seq.dtype), decay, threshold,
                                                     self.surrogate, self.reset, self.detach_reset,
                                                     record)
+        if self._should_check(v_final):
+            _check_finite_state(v_final, x_seq)
         spikes = spikes.to(in_dtype)                 # exact: 0 and 1 in any dtype
         return (spikes, LIFTrace(v=h_seq, v_final=v_final)) if record else spikes
+
+    def _should_check(self, v: torch.Tensor) -> bool:
+        check = self.check_finite
+        return (v.device.type != "cuda") if check is None else bool(check)
 
     def step(self, x_t: torch.Tensor, v: Optional[torch.Tensor] = None
              ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -347,3 +367,39 @@ def _check_sequence(x_seq: torch.Tensor) -> None:
     if not x_seq.is_floating_point():
         raise TypeError(f"x_seq must be floating point (an input current); got {x_seq.dtype}. "
                         "Convert with x_seq.float().")
+
+
+def _check_threshold(threshold) -> None:
+    """A threshold must be a finite number >= 0 (a negative one fires at rest, h = 0 > theta)."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"threshold must be a number (the firing threshold theta); got "
+                        f"{threshold!r}. For one per channel pass channels=C and "
+                        "learn_threshold=True.") from err
+    if isinstance(threshold, bool) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"threshold must be a finite number >= 0; got {threshold}. A negative "
+                         "threshold fires at rest every step (h = 0 > theta) and NaN never fires. "
+                         "Typical values: 1.0 (SNASNet), 0.5 (SpikeDHS).")
+
+
+def _check_finite_state(v_final: torch.Tensor, x_seq: torch.Tensor) -> None:
+    """Raise if the final membrane ``[B, ...]`` is NaN/inf, naming the input that made it so.
+
+    Cheap when all is well: one sum over one step (finite exactly when every value is,
+    unless finite values overflow it; then the exact test decides). The search for the
+    culprit in ``x_seq`` ``[T, B, ...]`` runs only on failure.
+    """
+    if math.isfinite(float(v_final.detach().sum())) or bool(torch.isfinite(v_final).all()):
+        return
+    bad = ~torch.isfinite(x_seq.detach())
+    if bool(bad.any()):
+        t, b = (int(i) for i in bad.nonzero()[0][:2])
+        raise ValueError(
+            f"LIF got a NaN or inf input current (first at time step {t}, sample {b}; "
+            f"{int(bad.sum())} values in all). It would keep the membrane NaN for the rest of "
+            "the sequence and its gradient NaN. Check the data for NaN/inf pixels (fit and "
+            "evaluate name the batch); during training, NaN weights mean the run diverged: "
+            "lower the learning rate or set grad_clip.")
+    raise ValueError("LIF membrane overflowed to inf/NaN from finite input currents (values "
+                     "beyond the float range); scale the input or the weights down.")

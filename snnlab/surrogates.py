@@ -61,12 +61,25 @@ class Surrogate:
         return self.derivative_(x.clone())
 
 
+def _check_positive(surrogate: "Surrogate", field: str, meaning: str) -> None:
+    """Raise ValueError unless ``surrogate.<field>`` is a finite number > 0."""
+    value = getattr(surrogate, field)
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value <= 0):
+        raise ValueError(f"{type(surrogate).__name__}({field}={value!r}): {field} must be > 0 and "
+                         f"finite ({meaning}); a value <= 0 flips or zeroes the gradient. "
+                         f"Default: {type(surrogate)()!r}.")
+
+
 @dataclass(frozen=True)
 class ATan(Surrogate):
     """Arctangent surrogate; ``alpha`` sets the sharpness (SNASNet uses 2)."""
 
     alpha: float = 2.0
     name = "atan"
+
+    def __post_init__(self):
+        _check_positive(self, "alpha", "the sharpness")
 
     def primitive(self, x):
         return torch.atan(math.pi / 2 * self.alpha * x) / math.pi + 0.5
@@ -82,6 +95,9 @@ class Sigmoid(Surrogate):
 
     slope: float = 4.0
     name = "sigmoid"
+
+    def __post_init__(self):
+        _check_positive(self, "slope", "the sharpness")
 
     def primitive(self, x):
         return torch.sigmoid(self.slope * x)
@@ -99,6 +115,9 @@ class Triangle(Surrogate):
     width: float = 1.0
     name = "triangle"
 
+    def __post_init__(self):
+        _check_positive(self, "width", "the half-width")
+
     def primitive(self, x):
         u = (x / self.width).clamp(-1.0, 1.0)
         # integral of (1 - |u|) from -1 to u, a piecewise quadratic from 0 to 1
@@ -115,6 +134,9 @@ class FastSigmoid(Surrogate):
 
     slope: float = 25.0
     name = "fast_sigmoid"
+
+    def __post_init__(self):
+        _check_positive(self, "slope", "the sharpness")
 
     def primitive(self, x):
         return 0.5 + x / (1 + self.slope * x.abs())
@@ -137,8 +159,7 @@ class Dspike(Surrogate):
     name = "dspike"
 
     def __post_init__(self):
-        if not self.b > 0:
-            raise ValueError(f"Dspike temperature b must be > 0; got b={self.b}.")
+        _check_positive(self, "b", "the temperature")
 
     def _scale(self) -> float:
         # b / (2 tanh(b/2)) -> 1 as b -> 0: use the limit to avoid 0/0
