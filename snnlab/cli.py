@@ -165,7 +165,7 @@ def _run_train(args: argparse.Namespace) -> int:
     config = TrainConfig.from_profile(profile, recipe, epochs=epochs)
     if args.genotype is not None and searched is None:   # a bad genotype fails before loading data
         genotype, source = load_genotype(args.genotype)
-        config = TrainConfig.from_profile(profile, epochs=epochs, lr=profile.snasnet_lr)
+        config = TrainConfig.from_profile(profile, epochs=epochs, lr=profile.snasnet.lr)
 
     seed_everything(profile.seed)
     bundle = load_dataset(profile.dataset, root=args.data_root, download=args.download,
@@ -231,7 +231,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                         "connection matrix such as '0303 0030 2002 0200'. A darts, madarts or "
                         "spikedhs network retrains with its method's recipe (see "
                         "snnlab.profiles.training_recipe); SNASNet cells train with the "
-                        "profile's snasnet_lr")
+                        "profile's snasnet.lr")
     p.add_argument("--profile", choices=sorted(PROFILES), default=None,
                    help="run settings (default: $SNNLAB_PROFILE, else tiny)")
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
@@ -261,9 +261,9 @@ def _run_search_snasnet(args: argparse.Namespace) -> int:
     if args.seed is not None:
         profile = dataclasses.replace(profile, seed=args.seed)
     device = resolve_device(args.device)
-    candidates = args.candidates if args.candidates is not None else profile.snasnet_candidates
+    candidates = args.candidates if args.candidates is not None else profile.snasnet.candidates
     batch_size = (args.batch_size if args.batch_size is not None
-                  else profile.snasnet_score_batch_size)
+                  else profile.snasnet.score_batch_size)
     space = SNASNetSpace(kind=args.space)
     bundle = load_dataset(profile.dataset, root=args.data_root, download=args.download,
                           seed=profile.seed)

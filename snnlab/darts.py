@@ -619,12 +619,12 @@ def build_darts_network(genotype: Genotype, profile, bundle,
                         attention: Union[str, AttentionFactory, None] = None,
                         attention_placement: str = "cell_output",
                         neuron: Optional[dict] = None, auxiliary: bool = False) -> DiscreteNetwork:
-    """A :class:`DiscreteNetwork` sized by a profile's ``darts_eval_*`` fields for a bundle.
+    """A :class:`DiscreteNetwork` sized by a profile's ``darts.eval_*`` settings for a bundle.
 
     Args:
         genotype: the found cells.
-        profile: a :class:`snnlab.profiles.Profile` (``darts_eval_channels``,
-            ``darts_eval_layers``, ``darts_T``, ``darts_drop_path``, ``tau``).
+        profile: a :class:`snnlab.profiles.Profile` (``darts.eval_channels``,
+            ``darts.eval_layers``, ``darts.T``, ``darts.drop_path``, ``tau``).
         bundle: a :class:`snnlab.data.DataBundle` (classes, channels, image size).
         attention: a name of :data:`snnlab.attention.ATTENTIONS` or a factory;
             None or ``"none"``: no attention blocks.
@@ -634,9 +634,10 @@ def build_darts_network(genotype: Genotype, profile, bundle,
     if isinstance(attention, str):
         attention = None if attention == "none" else get_attention(attention)
     neuron = {"tau": profile.tau, **(neuron or {})}
-    return DiscreteNetwork(genotype, C=profile.darts_eval_channels,
-                           num_classes=bundle.num_classes, layers=profile.darts_eval_layers,
-                           T=profile.darts_T, in_channels=bundle.in_channels,
+    darts = profile.darts
+    return DiscreteNetwork(genotype, C=darts.eval_channels,
+                           num_classes=bundle.num_classes, layers=darts.eval_layers,
+                           T=darts.T, in_channels=bundle.in_channels,
                            image_size=bundle.image_size, neuron=neuron,
-                           drop_path_prob=profile.darts_drop_path, attention=attention,
+                           drop_path_prob=darts.drop_path, attention=attention,
                            attention_placement=attention_placement, auxiliary=auxiliary)

@@ -26,14 +26,14 @@ cell and node form     DARTS cell (2 inputs, 4 nodes, concat   ``DartsConfig.ste
                        weighted sum of its ops' currents
                        (SpikeDHS style)
 candidate ops          ``snnlab.darts.DARTS_SNN_OPS``          ``DartsConfig.ops``
-macro ("fixed layer")  DARTS macro, reductions at 1/3 and 2/3  profile ``darts_layers``
+macro ("fixed layer")  DARTS macro, reductions at 1/3 and 2/3  ``profile.darts.layers``
 attention type         ``"eca"``                               ``attention=`` (a name of
                                                                ``ATTENTIONS``)
 attention placement    ``"cell_output"`` (after the concat;    ``placement=``
                        real-valued output to the next cell)    (or ``"node_input"``)
 neuron                 LIF, tau from the profile, threshold    ``DartsConfig.tau``,
                        1, hard reset, ATan surrogate           ``threshold``
-time steps             ``T = 2`` (as reported)                 profile ``darts_T``
+time steps             ``T = 2`` (as reported)                 ``profile.darts.T``
 architect              first order, DARTS's optimizers         ``order=``, ``DartsConfig``
 NoS                    spikes per image, summed over the LIFs  ``key=`` of
                        of a cell and over T (AutoSNN), in      :func:`fit_with_nos`
@@ -158,7 +158,7 @@ def madarts_search(profile: Profile, bundle, attention: str = "eca",
     Args:
         profile, bundle, attention, placement, **overrides: as :func:`madarts_config`.
         order: 1 (first order, our default: SpikeDHS implements only that) or 2.
-        epochs, seed: override the profile's ``darts_epochs`` and ``seed``.
+        epochs, seed: override the profile's ``darts.epochs`` and ``seed``.
         out: write the result as JSON there (atomically).
         device, checkpoint, resume, progress: as ``darts_search``.
     Returns:
@@ -182,10 +182,11 @@ def build_madarts_network(genotype: Union[Genotype, dict], profile: Profile, bun
                           neuron: Optional[dict] = None) -> DiscreteNetwork:
     """The network to retrain from a found genotype, with the same attention blocks.
 
-    Sized by the profile's ``darts_eval_channels``/``darts_eval_layers``/``darts_T``
+    Sized by the profile's ``darts.eval_channels``/``darts.eval_layers``/``darts.T``
     (MA-DARTS: 64 initial channels, ``T = 2``; change them with
-    ``dataclasses.replace(profile, ...)``). Use the attention and placement of the
-    search, so the retrained cell computes what the supernet's kept edges did.
+    ``dataclasses.replace(profile, darts=dataclasses.replace(profile.darts, ...))``).
+    Use the attention and placement of the search, so the retrained cell computes
+    what the supernet's kept edges did.
 
     Args:
         genotype: a :class:`~snnlab.genotypes.Genotype`, or its dict form

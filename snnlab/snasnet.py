@@ -363,7 +363,7 @@ class SNASNet(nn.Module):
 
 def build_snasnet(genotype: CellGenotype, profile, bundle, neuron: Optional[dict] = None
                   ) -> SNASNet:
-    """An :class:`SNASNet` sized by a profile (``snasnet_*`` fields, ``T``) for a data bundle.
+    """An :class:`SNASNet` sized by a profile (``snasnet`` settings, ``T``) for a data bundle.
 
     Args:
         genotype: the cell.
@@ -375,6 +375,6 @@ def build_snasnet(genotype: CellGenotype, profile, bundle, neuron: Optional[dict
         raise TypeError(f"genotype must be a CellGenotype; got {type(genotype).__name__}. Parse "
                         "text with CellGenotype.from_string or JSON with CellGenotype.from_dict.")
     return SNASNet(genotype, in_channels=bundle.in_channels, num_classes=bundle.num_classes,
-                   C=profile.snasnet_channels, T=profile.T, image_size=bundle.image_size,
-                   fc_hidden=profile.snasnet_fc, votes_per_class=profile.snasnet_votes,
-                   neuron=neuron, last_pool=profile.snasnet_last_pool)
+                   C=profile.snasnet.channels, T=profile.T, image_size=bundle.image_size,
+                   fc_hidden=profile.snasnet.fc, votes_per_class=profile.snasnet.votes,
+                   neuron=neuron, last_pool=profile.snasnet.last_pool)

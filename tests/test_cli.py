@@ -133,7 +133,7 @@ def test_search_snasnet_then_train_the_best_cell(tmp_path, capsys, tiny_env):
     assert str(result_path) in summary["genotype_source"]
     assert 0.0 <= summary["accuracy"] <= 1.0 and summary["params"] > 0
     assert len(summary["history"]) == 1
-    assert summary["config"]["lr"] == summary["profile_settings"]["snasnet_lr"]
+    assert summary["config"]["lr"] == summary["profile_settings"]["snasnet"]["lr"]
 
 
 def test_search_evolution_with_other_scoring_choices(capsys, tiny_env):
