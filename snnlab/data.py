@@ -20,12 +20,14 @@ Splits are stratified (each class keeps its share) and fixed by ``seed``.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import pickle
 import shutil
 import tarfile
-import tempfile
+import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -34,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from .safeio import atomic_path, temp_dir
 
 __all__ = [
     "DATASETS",
@@ -278,30 +282,71 @@ def _unpickle(path: Path) -> dict[str, Any]:
     """Read one archive file; keys come back as str whether pickled as bytes or str.
 
     Unpickling runs code from the file: read only archives you trust (downloads are
-    checked against the official MD5)."""
+    checked against the official MD5). A missing, empty, truncated or foreign file
+    raises an error that names it and says how to get a good copy."""
+    fix = (f"The folder {path.parent} is damaged: delete it and load again with "
+           "download=True (or extract the official archive there again).")
     if not path.is_file():
-        raise FileNotFoundError(f"CIFAR file {path} is missing; the folder is incomplete. "
-                                f"Delete {path.parent} and load again with download=True.")
-    with open(path, "rb") as f:
-        # The official files are Python-2 pickles: encoding="bytes" gives b"data" keys.
-        obj = pickle.load(f, encoding="bytes")
+        raise FileNotFoundError(f"CIFAR file {path} is missing; the folder is incomplete. {fix}")
+    try:
+        with open(path, "rb") as f:
+            # The official files are Python-2 pickles: encoding="bytes" gives b"data" keys.
+            obj = pickle.load(f, encoding="bytes")
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            ImportError, IndexError, UnicodeDecodeError) as err:
+        size = path.stat().st_size
+        raise RuntimeError(f"CIFAR file {path} ({size} bytes) cannot be read: "
+                           f"{type(err).__name__}: {err} (empty, truncated or not a CIFAR "
+                           f"pickle). {fix}") from err
+    if not isinstance(obj, dict):
+        raise RuntimeError(f"CIFAR file {path} holds a {type(obj).__name__}, not the dict of "
+                           f"the official format. {fix}")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
-def _read_batches(folder: Path, files: Sequence[str],
-                  label_key: str) -> tuple[np.ndarray, np.ndarray]:
+def _batch_arrays(batch: dict, path: Path, label_key: str,
+                  num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Check one unpickled batch; return pixels ``[n, 3072]`` uint8 and labels ``[n]`` int64.
+
+    The official files hold uint8 pixels: other dtypes are refused rather than cast
+    (float pixels in [0, 1] would become a black dataset), as are labels outside
+    ``[0, num_classes)`` and a label count that differs from the image count.
+    """
+    fix = f"Delete {path.parent} and download or extract the official archive again."
+    missing = [k for k in ("data", label_key) if k not in batch]
+    if missing:
+        raise RuntimeError(f"CIFAR file {path} lacks the key(s) {missing}; it has "
+                           f"{sorted(batch)} (a CIFAR-10 batch has 'data' and 'labels', "
+                           f"CIFAR-100 'data' and 'fine_labels'). {fix}")
+    data = np.asarray(batch["data"])
+    if data.dtype != np.uint8:
+        raise RuntimeError(f"CIFAR file {path}: 'data' must be uint8 pixels 0..255 as in the "
+                           f"official files; got {data.dtype} (casting float pixels in [0, 1] "
+                           "would make every image black). Write the pixels as "
+                           f"(x * 255).round().astype(np.uint8). {fix}")
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise RuntimeError(f"CIFAR file {path}: 'data' must be [N, 3072] (3 planes of 32x32); "
+                           f"got {tuple(data.shape)}. {fix}")
+    labels = np.asarray(batch[label_key])
+    if labels.ndim != 1 or len(labels) != len(data) or not np.issubdtype(labels.dtype, np.integer):
+        raise RuntimeError(f"CIFAR file {path}: '{label_key}' must be {len(data)} integer labels, "
+                           f"one per image; got {labels.dtype} {tuple(labels.shape)}. {fix}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise RuntimeError(f"CIFAR file {path}: labels must be in [0, {num_classes}); got "
+                           f"{int(labels.min())}..{int(labels.max())}. {fix}")
+    return data, labels.astype(np.int64)
+
+
+def _read_batches(folder: Path, files: Sequence[str], label_key: str,
+                  num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate batch files: images [N, 32, 32, 3] uint8 and labels [N] int64."""
     xs, ys = [], []
     for name in files:
-        batch = _unpickle(folder / name)
-        data = np.asarray(batch["data"], dtype=np.uint8)
-        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or label_key not in batch:
-            raise RuntimeError(f"{folder / name} is not a CIFAR batch (data "
-                               f"{tuple(data.shape)}, keys {sorted(batch)}). "
-                               f"Delete {folder} and download it again.")
+        data, labels = _batch_arrays(_unpickle(folder / name), folder / name, label_key,
+                                     num_classes)
         # each row is the R plane, then G, then B (1024 values each, row-major)
         xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))  # [n, 32, 32, 3]
-        ys.append(np.asarray(batch[label_key], dtype=np.int64))
+        ys.append(labels)
     return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys)
 
 
@@ -314,9 +359,31 @@ def _md5(path: Path) -> str:
 
 
 def _fetch(url: str, dest: Path) -> None:
-    """Copy ``url`` (https:// or file://) into the file ``dest``."""
-    with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
-        shutil.copyfileobj(response, out)
+    """Copy ``url`` (https:// or file://) into the file ``dest``.
+
+    Raises RuntimeError naming the URL and the offline fix when it cannot be reached."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as err:
+        reason = getattr(err, "reason", err)
+        raise RuntimeError(f"could not download {url} ({type(err).__name__}: {reason}): this "
+                           "machine seems offline or the site is unreachable. Fetch the archive "
+                           "on a machine with internet and copy it (or its extracted folder) into "
+                           "the data root; the archive is checked by MD5 before use.") from err
+
+
+def _download(url: str, archive: Path, md5: str) -> None:
+    """Download ``url`` to ``archive`` through a locked ``.part`` temp file, MD5-checked.
+
+    A killed download leaves a ``.part`` file that the next call sweeps; a wrong
+    checksum leaves nothing."""
+    with atomic_path(archive, suffix=".part", what="download") as part:
+        _fetch(url, part)
+        got = _md5(part)
+        if got != md5:
+            raise RuntimeError(f"Checksum mismatch for {url}: expected MD5 {md5}, got {got}. "
+                               "The download is corrupt or incomplete (nothing was kept); retry.")
 
 
 def _safe_extract(archive: Path, dest: Path) -> None:
@@ -337,9 +404,12 @@ def download_cifar(name: str = "cifar10", root: str | Path | None = None,
                    url: str | None = None, md5: str | None = None) -> Path:
     """Download, verify and extract an official CIFAR archive; return its folder.
 
-    The archive is written to a temp file next to its final place and moved there with
-    ``os.replace`` only after its MD5 matches, so a failed download leaves nothing.
-    The folder is extracted into a temp directory and moved into place the same way.
+    The archive is written to a locked ``.part`` temp file next to its final place and
+    moved there with ``os.replace`` only after its MD5 matches, so a failed download
+    leaves nothing; ``.part`` files and extraction folders of killed runs are swept. An
+    archive already there is checked again: a damaged one is deleted (with a warning)
+    and downloaded again, so a retry does not fail the same way forever. The folder is
+    extracted into a temp directory and moved into place the same way.
 
     Args:
         name: "cifar10" or "cifar100".
@@ -348,7 +418,8 @@ def download_cifar(name: str = "cifar10", root: str | Path | None = None,
     Returns:
         ``root / "cifar-10-batches-py"`` (or ``"cifar-100-python"``).
     Raises:
-        RuntimeError: checksum mismatch (expected vs got) or an unsafe archive.
+        RuntimeError: checksum mismatch (expected vs got), an unsafe archive, or no
+            network (naming the URL and the offline fix).
     """
     spec = _spec(name)
     root = Path(root) if root is not None else default_root()
@@ -358,33 +429,26 @@ def download_cifar(name: str = "cifar10", root: str | Path | None = None,
         return folder
     root.mkdir(parents=True, exist_ok=True)
     archive = root / url.rsplit("/", 1)[-1]
-    if not archive.is_file():
-        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".{archive.name}.", suffix=".part")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            _fetch(url, tmp)
-            got = _md5(tmp)
-            if got != md5:
-                raise RuntimeError(f"Checksum mismatch for {url}: expected MD5 {md5}, got "
-                                   f"{got}. The download is corrupt or incomplete; retry.")
-            os.replace(tmp, archive)
-        finally:
-            tmp.unlink(missing_ok=True)
-    else:
+    damaged = ""
+    if archive.is_file():              # re-checked every time: a bad copy must not stay
         got = _md5(archive)
         if got != md5:
-            raise RuntimeError(f"Checksum mismatch for {archive}: expected MD5 {md5}, got "
-                               f"{got}. Delete the file and download again.")
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=".extract-"))
-    try:
+            damaged = f"{archive} was damaged (expected MD5 {md5}, got {got}) and was deleted"
+            warnings.warn(f"{damaged}; downloading it again.", stacklevel=2)
+            archive.unlink()
+    if not archive.is_file():
+        try:
+            _download(url, archive, md5)
+        except (RuntimeError, OSError) as err:
+            if damaged:
+                raise RuntimeError(f"{damaged}; downloading it again failed: {err}") from err
+            raise
+    with temp_dir(root, ".extract-") as staging:
         _safe_extract(archive, staging)
         if not (staging / spec.folder).is_dir():
             raise RuntimeError(f"{archive} does not contain the folder {spec.folder!r}; "
                                "it is not the official archive.")
         os.replace(staging / spec.folder, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
@@ -417,8 +481,8 @@ def load_cifar(name: str = "cifar10", root: str | Path | None = None,
     """
     _check_fraction("val_fraction", val_fraction)
     spec, folder = _cifar_folder(name, root, download)
-    x_train, y_train = _read_batches(folder, spec.train_files, spec.label_key)
-    x_test, y_test = _read_batches(folder, spec.test_files, spec.label_key)
+    x_train, y_train = _read_batches(folder, spec.train_files, spec.label_key, spec.num_classes)
+    x_test, y_test = _read_batches(folder, spec.test_files, spec.label_key, spec.num_classes)
     names = _unpickle(folder / spec.meta_file)[spec.names_key]
     classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
     val_idx, train_idx = _stratified_split(y_train, (val_fraction,), seed)
@@ -474,7 +538,7 @@ def cifar_split(name: str = "cifar10", root: str | Path | None = None, split: st
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}.")
     spec, folder = _cifar_folder(name, root, download)
     files = spec.train_files if split == "train" else spec.test_files
-    images, labels = _read_batches(folder, files, spec.label_key)
+    images, labels = _read_batches(folder, files, spec.label_key, spec.num_classes)
     return CIFARDataset(images, labels, spec.mean, spec.std, augment=False)
 
 

@@ -40,7 +40,7 @@ class SpikingCNN(nn.Module):
         super().__init__()
         if T < 1:
             raise ValueError(f"T (time steps) must be >= 1; got {T}.")
-        self.T = T
+        self.T, self.in_channels, self.image_size = T, in_channels, image_size
         layers, channels, size = [], in_channels, image_size
         for i, width in enumerate(widths):
             if i > 0:
@@ -55,7 +55,23 @@ class SpikingCNN(nn.Module):
         self.classifier = TimeDistributed(nn.Linear(channels * size * size, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
         x_seq = direct(x, self.T) if x.dim() == 4 else x             # [T, B, C, H, W]
         features = self.features(x_seq)                               # [T, B, C', H', W']
         flat = features.flatten(2)                                    # [T, B, C'*H'*W']
         return self.classifier(flat).mean(0)                          # [B, num_classes]
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """Name a wrong input shape here, instead of a matmul error deep in the classifier."""
+        expected = (self.in_channels, self.image_size, self.image_size)
+        if not isinstance(x, torch.Tensor) or x.dim() not in (4, 5):
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"SpikingCNN expects images [B, C, H, W] or an encoded sequence "
+                             f"[T, B, C, H, W]; got {got}.")
+        if tuple(x.shape[-3:]) != expected:
+            raise ValueError(
+                f"SpikingCNN was built for images of {self.in_channels} channel(s) of "
+                f"{self.image_size}x{self.image_size} pixels ([B, {self.in_channels}, "
+                f"{self.image_size}, {self.image_size}]); got {tuple(x.shape)}. Build it for "
+                "this data: SpikingCNN(in_channels=bundle.in_channels, "
+                "image_size=bundle.image_size, ...).")

@@ -2,7 +2,7 @@
 
 Three rules keep a run's work from being lost or silently overwritten:
 
-1. **Atomic writes** (:func:`atomic_file`, :func:`write_json_atomic`). A file is
+1. **Atomic writes** (:func:`atomic_path`, :func:`atomic_file`, :func:`write_json_atomic`). A file is
    written to a temp file beside its target, named ``.<name>.<random>.tmp``, flushed
    to disk and moved into place with ``os.replace``: a reader (or a resumed run)
    sees the old file or the new one, never half of one. While it is written the
@@ -31,6 +31,7 @@ import errno
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -42,7 +43,8 @@ try:                                    # POSIX: lock temp files while they are 
 except ImportError:                     # Windows: fall back to the age of a temp file
     fcntl = None
 
-__all__ = ["atomic_file", "write_json_atomic", "strict_json", "read_json", "sweep_stale_temps",
+__all__ = ["atomic_path", "atomic_file", "write_json_atomic", "strict_json", "read_json", "sweep_stale_temps",
+           "temp_dir", "sweep_stale_temp_dirs",
            "check_output_paths", "write_or_fallback", "OutputNotWritten", "describe_os_error",
            "STALE_AFTER_S"]
 
@@ -62,9 +64,9 @@ class OutputNotWritten(RuntimeError):
 # ----------------------------------------------------------------------------- temp files
 
 def _lock(f) -> None:
-    """Hold an exclusive lock on an open temp file (released at close or process death)."""
+    """Hold an exclusive lock on an open temp file or fd (released at close or process death)."""
     if fcntl is not None:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(f if isinstance(f, int) else f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _is_stale(temp: Path) -> bool:
@@ -109,6 +111,42 @@ def _glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
+@contextmanager
+def temp_dir(parent: PathLike, prefix: str) -> Iterator[Path]:
+    """A temp folder in ``parent``, kept alive by a locked ``.lock`` file, removed at exit.
+
+    Folders of the same ``prefix`` left by killed runs are swept first. Used to extract
+    an archive beside its final place and move the result in with ``os.replace``.
+    """
+    parent = Path(parent)
+    sweep_stale_temp_dirs(parent, prefix)
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    lock = open(path / ".lock", "wb")
+    try:
+        _lock(lock)
+        yield path
+    finally:
+        lock.close()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep_stale_temp_dirs(parent: PathLike, prefix: str) -> list:
+    """Remove folders ``parent/<prefix>*`` of :func:`temp_dir` whose writer is gone."""
+    removed = []
+    for folder in Path(parent).glob(f"{_glob_escape(prefix)}*"):
+        lock = folder / ".lock"
+        if not folder.is_dir():
+            continue
+        if lock.is_file():
+            stale = _is_stale(lock)
+        else:                           # being created right now, or from an old version
+            stale = time.time() - folder.stat().st_mtime > 60
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def describe_os_error(err: OSError, path: PathLike, what: str = "file") -> str:
     """One sentence naming ``path``, the cause and the fix of a failed write."""
     cause = err.strerror or str(err)
@@ -128,19 +166,14 @@ def _reworded(err: OSError, path: Path, what: str) -> OSError:
 
 
 @contextmanager
-def atomic_file(path: PathLike, mode: str = "wb", suffix: str = ".tmp",
-                what: str = "file") -> Iterator[Any]:
-    """Open a locked temp file beside ``path``; on a clean exit move it onto ``path``.
+def atomic_path(path: PathLike, suffix: str = ".tmp", what: str = "file") -> Iterator[Path]:
+    """Yield a locked temp path beside ``path`` for the block to write; then move it there.
 
-    Stale temp files of ``path`` are swept first. If the block raises, the temp file
-    is removed and ``path`` keeps its old content. An ``OSError`` (a full disk, a
-    read-only folder) is re-raised with the same errno and a message that names
-    ``path``, the cause and the fix; ``what`` names the file in it ("checkpoint").
-
-    Example::
-
-        with atomic_file("run.pt") as f:
-            torch.save(state, f)
+    Stale temp files of ``path`` are swept first. On a clean exit the temp file is
+    flushed to disk (``fsync``) and renamed onto ``path`` (``os.replace``); if the
+    block raises, it is removed and ``path`` keeps its old content. An ``OSError`` (a
+    full disk, a read-only folder) is re-raised with the same errno and a message that
+    names ``path``, the cause and the fix; ``what`` names the file ("checkpoint").
     """
     path = Path(path)
     try:
@@ -151,13 +184,13 @@ def atomic_file(path: PathLike, mode: str = "wb", suffix: str = ".tmp",
         raise _reworded(err, path, what) from err
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            _lock(f)
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-            if fcntl is not None:        # rename while locked: no sweeper can take it
-                os.replace(tmp, path)
+        _lock(fd)
+        yield tmp
+        os.fsync(fd)                     # fsync is per file: it covers writes via other fds
+        if fcntl is not None:            # rename while locked: no sweeper can take it
+            os.replace(tmp, path)
+        os.close(fd)
+        fd = None
         if fcntl is None:                # Windows cannot rename an open file
             os.replace(tmp, path)
     except BaseException as err:
@@ -165,6 +198,24 @@ def atomic_file(path: PathLike, mode: str = "wb", suffix: str = ".tmp",
         if isinstance(err, OSError):
             raise _reworded(err, path, what) from err
         raise
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+@contextmanager
+def atomic_file(path: PathLike, mode: str = "wb", suffix: str = ".tmp",
+                what: str = "file") -> Iterator[Any]:
+    """:func:`atomic_path` with the temp file opened in ``mode`` (text modes use UTF-8).
+
+    Example::
+
+        with atomic_file("run.pt", what="checkpoint") as f:
+            torch.save(state, f)
+    """
+    with atomic_path(path, suffix, what) as tmp:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
 
 
 def strict_json(obj: Any) -> Any:

@@ -548,6 +548,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
                 model.drop_path_prob = config.drop_path_max * (epoch - 1) / config.epochs
             train_loss, train_acc = _train_one_epoch(
                 model, train_loader, optimizer, scaler, autocast, config, device, epoch, bar)
+            _check_finite_weights(model, epoch)   # the step after the last loss check
             scheduler.step()
             val_loss = val_acc = None
             if val_loader is not None:
@@ -560,7 +561,6 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
             val_text = "" if val_acc is None else f", val loss {val_loss:.4f} acc {val_acc:.4f}"
             log.info("epoch %d/%d: train loss %.4f acc %.4f%s, lr %.3g, %.1fs", epoch,
                      config.epochs, train_loss, train_acc, val_text, lr, row["seconds"])
-            _check_finite_weights(model, epoch)   # the step after the last loss check
             if checkpoint is not None and (epoch % config.checkpoint_every == 0
                                            or epoch == config.epochs):
                 # saved after validation: the RNG states are those the next epoch starts from
