@@ -37,17 +37,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple, Optional, Tuple, Union
+from typing import Any, Iterable, Optional, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
 
 from .architect import ORDERS, Architect
 from .darts import DARTS_NEURON, DARTS_SNN_OPS, SearchNetwork, cell_key, lif_view
@@ -57,9 +54,10 @@ from .ops import check_op_names
 from .profiles import Profile, seed_everything
 from .search.config import check, check_fields, config_from_profile, is_int, settings_of
 from .search.provenance import run_provenance
+from .search.loop import (BilevelSearch, SearchLoaders, alternating_epoch, jsonable,
+                          make_search_loaders, run_bilevel, unshuffled)
 from .search.result import SearchResult, differentiable_result
-from .train import (_loader_generator, _rng_state, _set_rng_state, _want_progress,
-                    read_checkpoint, resolve_device, save_checkpoint, snnlab_version)
+from .train import read_checkpoint, resolve_device, save_checkpoint
 
 __all__ = ["DartsConfig", "SearchLoaders", "make_search_loaders", "build_search_network",
            "measure_cells", "nos_per_cell", "darts_search", "load_search_checkpoint",
@@ -164,46 +162,6 @@ class DartsConfig:
 
 # ----------------------------------------------------------------------------- data
 
-class SearchLoaders(NamedTuple):
-    """The weight half and the alpha half of the training set."""
-
-    train: DataLoader
-    val: DataLoader
-
-
-def make_search_loaders(dataset: Union[Dataset, Any], batch_size: int = 64, seed: int = 0,
-                        train_portion: float = 0.5, max_images: Optional[int] = None,
-                        num_workers: int = 0) -> SearchLoaders:
-    """Split a training set into the two halves of the bilevel search (DARTS: 50/50).
-
-    Args:
-        dataset: a Dataset, or a :class:`snnlab.data.DataBundle` (its ``train`` set is
-            split; its val and test sets stay untouched for retraining).
-        batch_size: of both loaders (DARTS: 64 each).
-        seed: fixes the split (a seeded permutation) and both loaders' shuffling
-            (generators seeded ``seed`` and ``seed + 1``).
-        train_portion: share of the images for the weights; the rest move the alphas.
-        max_images: use only this many images (taken before the split).
-    Returns:
-        :class:`SearchLoaders` ``(train, val)``; both shuffle and yield ``(x, y)``.
-    """
-    dataset = getattr(dataset, "train", dataset)
-    n = len(dataset)
-    if max_images is not None:
-        n = min(n, max_images)
-    order = np.random.default_rng(seed).permutation(len(dataset))[:n]
-    split = int(math.floor(train_portion * n))
-    if split < 1 or split >= n:
-        raise ValueError(f"train_portion={train_portion} of {n} images leaves an empty half; "
-                         "use more images or a portion nearer 0.5.")
-    halves = [Subset(dataset, np.sort(order[:split]).tolist()),
-              Subset(dataset, np.sort(order[split:]).tolist())]
-    loaders = [DataLoader(half, batch_size=batch_size, shuffle=True, num_workers=num_workers,
-                          generator=torch.Generator().manual_seed(seed + k))
-               for k, half in enumerate(halves)]
-    return SearchLoaders(*loaders)
-
-
 def build_search_network(config: DartsConfig, bundle) -> SearchNetwork:
     """The :class:`~snnlab.darts.SearchNetwork` a config describes, for a data bundle."""
     from .attention import get_attention
@@ -218,19 +176,6 @@ def build_search_network(config: DartsConfig, bundle) -> SearchNetwork:
 
 
 # ----------------------------------------------------------------------------- measuring
-
-def _unshuffled(loader: Iterable) -> Iterable:
-    """``loader``'s dataset and batch size in dataset order (other iterables as given).
-
-    The search BN normalises with batch statistics in ``eval()`` too, so what a
-    measurement returns depends on the batching: fix it.
-    """
-    if not isinstance(loader, DataLoader) or loader.batch_size is None:
-        return loader                                  # custom batch sampler: keep it
-    return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
-                      num_workers=loader.num_workers, collate_fn=loader.collate_fn,
-                      pin_memory=loader.pin_memory, drop_last=loader.drop_last)
-
 
 def _group_nos(monitor: SpikeMonitor, images: int) -> dict:
     return monitor.group_by(cell_key, images=images)
@@ -305,60 +250,31 @@ def load_search_checkpoint(path: Union[str, os.PathLike],
 
 # ----------------------------------------------------------------------------- the loop
 
-def _to_device(batch, device: torch.device):
-    x, y = batch
-    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-
-
-def _add_scaled(total: dict, part: dict, scale: float) -> None:
-    for key, value in part.items():
-        total[key] = total.get(key, 0.0) + value * scale
-
-
 def _search_epoch(model, architect, weight_optimizer, config, train_loader, val_loader,
                   device, epoch, bar) -> dict:
-    """One epoch of Algorithm 1: for each train batch, an alpha step then a weight step."""
-    model.train()
-    weights = model.weight_parameters()
-    move_alphas = epoch > config.arch_warmup
+    """One epoch of Algorithm 1: for each train batch, an alpha step then a weight step;
+    spikes per cell counted during the weight steps' forwards (train NoS)."""
     view = lif_view(model)             # the LIFs only: cheap spike counting
-    val_iter = iter(val_loader)        # persistent through the epoch (not one per step)
-    loss_sum, images, nos = 0.0, 0, {}
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    for b, batch in enumerate(train_loader):
-        x, y = _to_device(batch, device)
-        if move_alphas:
-            try:
-                val_batch = next(val_iter)
-            except StopIteration:      # alpha half exhausted first: start it again
-                val_iter = iter(val_loader)
-                val_batch = next(val_iter)
-            architect.step((x, y), _to_device(val_batch, device), weight_optimizer)
-        with SpikeMonitor(view) as monitor:         # train NoS: the weight steps' forwards
+    nos: dict = {}
+    images = 0
+
+    def forward(x):
+        nonlocal images
+        with SpikeMonitor(view) as monitor:
             logits = model(x)                                          # [B, classes]
-        loss = F.cross_entropy(logits, y)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise RuntimeError(f"search loss is {value} at epoch {epoch}, batch {b} (lr "
-                               f"{weight_optimizer.param_groups[0]['lr']:.3g}): the search "
-                               "diverged. Lower lr or arch_lr; the last checkpoint is intact.")
-        weight_optimizer.zero_grad(set_to_none=True)
-        torch.autograd.backward(loss, inputs=weights)      # weights only: alphas get no grad
-        nn.utils.clip_grad_norm_(weights, config.grad_clip)
-        weight_optimizer.step()
-        n = y.shape[0]
-        _add_scaled(nos, _group_nos(monitor, n), n)
-        loss_sum += value * n
-        correct += (logits.argmax(1) == y).sum()
-        images += n
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.3f}", refresh=False)
-    if images == 0:
-        raise ValueError("train_loader yielded no batches; the search needs at least one.")
+        for key, value in _group_nos(monitor, x.shape[0]).items():
+            nos[key] = nos.get(key, 0.0) + value * x.shape[0]
+        images += x.shape[0]
+        return logits
+
+    def arch_step(batch, val_batch, b):
+        architect.step(batch, val_batch, weight_optimizer)
+
+    row = alternating_epoch(model, weight_optimizer, train_loader, val_loader, device, epoch, bar,
+                            grad_clip=config.grad_clip, arch_warmup=config.arch_warmup,
+                            arch_step=arch_step, arch_first=True, forward=forward)
     per_cell = {k: v / images for k, v in nos.items()}
-    return {"train_loss": loss_sum / images, "train_acc": correct.item() / images,
-            "train_nos": sum(per_cell.values()), "train_nos_per_cell": per_cell}
+    return {**row, "train_nos": sum(per_cell.values()), "train_nos_per_cell": per_cell}
 
 
 def _check_model(model: nn.Module, config: DartsConfig) -> None:
@@ -375,12 +291,75 @@ def _check_model(model: nn.Module, config: DartsConfig) -> None:
                          "build_search_network(config, bundle).")
 
 
+class _DartsSearch(BilevelSearch):
+    """DARTS in :func:`snnlab.search.loop.run_bilevel`: the architect's alpha step before
+    each weight step, DARTS- decay, per-epoch alphas, genotype, NoS, and the DARTS+ stop."""
+
+    checkpoint_format = _CHECKPOINT_FORMAT
+    label = "search"
+
+    def make_arch_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        self.architect = Architect(self.model, lr=c.arch_lr, betas=c.arch_betas,
+                                   weight_decay=c.arch_weight_decay, order=c.order, xi=c.xi)
+        return self.architect.optimizer
+
+    def begin_epoch(self, epoch: int) -> dict:
+        c = self.config
+        beta = c.aux_skip * (1 - (epoch - 1) / c.epochs)               # DARTS-: linear decay
+        if c.aux_skip > 0:
+            self.model.set_aux_skip(beta)
+        return {"aux_skip": beta if c.aux_skip > 0 else 0.0}
+
+    def run_epoch(self, weight_optimizer, train_loader, val_loader, device, epoch, bar) -> dict:
+        return _search_epoch(self.model, self.architect, weight_optimizer, self.config,
+                             train_loader, val_loader, device, epoch, bar)
+
+    def end_epoch(self, epoch, lr, train_loader, val_loader, device) -> dict:
+        model, c = self.model, self.config
+        val = measure_cells(model, unshuffled(val_loader), device, c.eval_batches)
+        normal, reduce = model.arch_weights()
+        raw = model.genotype()
+        final = raw if c.max_skips is None else model.genotype(c.max_skips)
+        return dict(val_loss=val["loss"], val_acc=val["accuracy"], val_nos=val["nos"],
+                    val_nos_per_cell=val["nos_per_cell"], alphas_normal=normal.cpu().tolist(),
+                    alphas_reduce=reduce.cpu().tolist(), genotype=final.to_dict(),
+                    skip_count=raw.skip_count("normal"))
+
+    def stop(self, row: dict) -> bool:
+        limit = self.config.early_stop_skips
+        row["stopped_early"] = limit is not None and row["skip_count"] >= limit
+        if row["stopped_early"]:
+            log.info("early stop (DARTS+): the normal cell has %d skip connections >= %d",
+                     row["skip_count"], limit)
+        return row["stopped_early"]
+
+    def config_state(self) -> dict:
+        return dataclasses.asdict(self.config)      # as earlier releases stored it (tuples)
+
+    def save(self, path, state: dict) -> None:
+        save_checkpoint(path, state)                # this module's name: tests wrap it
+
+    def load(self, path) -> dict:
+        return load_search_checkpoint(path, self.config)
+
+    def describe(self, row: dict) -> str:
+        return (f"search epoch {row['epoch']}/{self.config.epochs}: train acc "
+                f"{row['train_acc']:.4f}, val acc {row['val_acc']:.4f}, NoS train "
+                f"{row['train_nos']:.0f} val {row['val_nos']:.0f}, normal-cell skips "
+                f"{row['skip_count']}, {row['seconds']:.1f}s")
+
+
 def darts_search(model: nn.Module, train_loader: Iterable, val_loader: Iterable,
                  config: Optional[DartsConfig] = None,
                  device: Union[str, torch.device, None] = None,
                  checkpoint: Union[str, os.PathLike, None] = None, resume: bool = False,
                  progress: Optional[bool] = None) -> list[dict]:
     """Search a cell with spiking DARTS; returns one dict per epoch.
+
+    The epochs run in :func:`snnlab.search.loop.run_bilevel` (checkpoints, resume,
+    RNG, progress bar), each one Algorithm 1's alternation (alpha step, then weight
+    step).
 
     Args:
         model: a supernet (:class:`~snnlab.darts.SearchNetwork` or one with its API),
@@ -402,7 +381,8 @@ def darts_search(model: nn.Module, train_loader: Iterable, val_loader: Iterable,
         ``val_loss``, ``val_acc``, ``val_nos``, ``val_nos_per_cell``, ``alphas_normal``,
         ``alphas_reduce`` (softmax weights, ``[edges][ops]`` nested lists),
         ``genotype`` (dict; after the ``max_skips`` cap), ``skip_count`` (skips of the
-        *uncapped* normal cell, the collapse indicator), ``stopped_early``, ``seconds``.
+        *uncapped* normal cell, the collapse indicator), ``stopped_early``, ``images``
+        (fed to weight and alpha steps), ``seconds``.
 
     The ``val_*`` numbers are measured on the alpha half in a fixed order (an
     unshuffled loader over ``val_loader``'s dataset, same batch size): the
@@ -414,102 +394,12 @@ def darts_search(model: nn.Module, train_loader: Iterable, val_loader: Iterable,
     config = DartsConfig() if config is None else config
     if not isinstance(config, DartsConfig):
         raise TypeError(f"config must be a DartsConfig; got {type(config).__name__}.")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=<path of the search to continue>.")
     _check_model(model, config)
-    device = resolve_device(device)
-    if not resume:
-        seed_everything(config.seed)
-    model.to(device)
-    weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr,
-                                       momentum=config.momentum, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs,
-                                                           eta_min=config.lr_min)
-    architect = Architect(model, lr=config.arch_lr, betas=config.arch_betas,
-                          weight_decay=config.arch_weight_decay, order=config.order, xi=config.xi)
-    val_generator = _loader_generator(val_loader)
-    history: list[dict] = []
-    start, stopped = 0, False
-    if resume:
-        state = load_search_checkpoint(checkpoint, config)
-        model.load_state_dict(state["model"])
-        weight_optimizer.load_state_dict(state["weight_optimizer"])
-        architect.optimizer.load_state_dict(state["arch_optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history, start, stopped = list(state["history"]), int(state["epoch"]), state["stopped"]
-        _set_rng_state(state["rng"], train_loader)
-        if state["val_rng"] is not None and val_generator is not None:
-            val_generator.set_state(state["val_rng"])
-        log.info("resuming search %s after epoch %d of %d", checkpoint, start, config.epochs)
-    bar = None
-    if _want_progress(progress) and start < config.epochs and not stopped:
-        from tqdm.auto import tqdm
-        try:
-            total = len(train_loader) * (config.epochs - start)   # type: ignore[arg-type]
-        except TypeError:
-            total = None
-        bar = tqdm(total=total, desc="search", unit="batch", leave=False)
-    try:
-        for epoch in range(start + 1, config.epochs + 1):
-            if stopped:
-                break
-            t0 = time.perf_counter()
-            lr = weight_optimizer.param_groups[0]["lr"]
-            beta = config.aux_skip * (1 - (epoch - 1) / config.epochs)   # DARTS-: linear decay
-            if config.aux_skip > 0:
-                model.set_aux_skip(beta)
-            if bar is not None:
-                bar.set_description(f"search epoch {epoch}/{config.epochs}")
-            row = {"epoch": epoch, "lr": lr, "aux_skip": beta if config.aux_skip > 0 else 0.0}
-            row.update(_search_epoch(model, architect, weight_optimizer, config, train_loader,
-                                     val_loader, device, epoch, bar))
-            scheduler.step()
-            val = measure_cells(model, _unshuffled(val_loader), device, config.eval_batches)
-            row.update(val_loss=val["loss"], val_acc=val["accuracy"], val_nos=val["nos"],
-                       val_nos_per_cell=val["nos_per_cell"])
-            normal, reduce = model.arch_weights()
-            raw = model.genotype()
-            final = raw if config.max_skips is None else model.genotype(config.max_skips)
-            row.update(alphas_normal=normal.cpu().tolist(), alphas_reduce=reduce.cpu().tolist(),
-                       genotype=final.to_dict(), skip_count=raw.skip_count("normal"))
-            stopped = (config.early_stop_skips is not None
-                       and row["skip_count"] >= config.early_stop_skips)
-            row["stopped_early"] = stopped
-            row["seconds"] = time.perf_counter() - t0
-            history.append(row)
-            log.info("search epoch %d/%d: train acc %.4f, val acc %.4f, NoS train %.0f val %.0f, "
-                     "normal-cell skips %d, %.1fs", epoch, config.epochs, row["train_acc"],
-                     row["val_acc"], row["train_nos"], row["val_nos"], row["skip_count"],
-                     row["seconds"])
-            if stopped:
-                log.info("early stop (DARTS+): the normal cell has %d skip connections >= %d",
-                         row["skip_count"], config.early_stop_skips)
-            if checkpoint is not None and (epoch % config.checkpoint_every == 0 or stopped
-                                           or epoch == config.epochs):
-                save_checkpoint(checkpoint, dict(
-                    format=_CHECKPOINT_FORMAT, snnlab_version=snnlab_version(),
-                    torch_version=str(torch.__version__), epoch=epoch, stopped=stopped,
-                    history=history, config=dataclasses.asdict(config),
-                    model=model.state_dict(), weight_optimizer=weight_optimizer.state_dict(),
-                    arch_optimizer=architect.optimizer.state_dict(),
-                    scheduler=scheduler.state_dict(), rng=_rng_state(train_loader),
-                    val_rng=val_generator.get_state() if val_generator is not None else None))
-    finally:
-        if bar is not None:
-            bar.close()
-    return history
+    return run_bilevel(_DartsSearch(model, config), train_loader, val_loader, device,
+                       checkpoint, resume, progress)
 
 
 # ----------------------------------------------------------------------------- one call
-
-def _jsonable(value):
-    """Tuples to lists, recursively (asdict keeps tuples; JSON has only lists)."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
 
 def run_darts(config: DartsConfig, bundle, device: Union[str, torch.device, None] = None,
               checkpoint: Union[str, os.PathLike, None] = None, resume: bool = False,
@@ -538,7 +428,7 @@ def run_darts(config: DartsConfig, bundle, device: Union[str, torch.device, None
     return differentiable_result(
         "darts" if config.attention == "none" else "madarts",
         Genotype.from_dict(history[-1]["genotype"]), history, time.perf_counter() - t0,
-        _jsonable(dataclasses.asdict(config)), run_provenance(bundle, device))
+        jsonable(dataclasses.asdict(config)), run_provenance(bundle, device))
 
 
 def run_darts_search(profile: Profile, bundle, order: int = 1, attention: str = "none",

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -37,13 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .darts_search import _jsonable, make_search_loaders
 from .dgs import DEFAULT_B_RANGE, DEFAULT_DELTAS, DGSState
 from .monitor import SpikeMonitor
 from .ops import check_op_names
 from .profiles import Profile, seed_everything
 from .search.config import check, check_fields, config_from_profile, is_int, settings_of
 from .search.provenance import run_provenance
+from .search.loop import (BilevelSearch, alternating_epoch, finite_loss, jsonable,
+                          make_search_loaders, run_bilevel)
 from .search.result import SearchResult, differentiable_result
 from .spikedhs import (DOWNSAMPLE_MODES, SPIKEDHS_NEURON, SPIKEDHS_OPS, SpikeDHSGenotype,
                        SpikeDHSNetwork, SpikeDHSSupernet, spikedhs_cell_key)
@@ -51,8 +51,7 @@ from .surrogates import Dspike
 from .temporal import (TAU_RANGE, check_tau_range, clamp_time_constants, read_time_constants,
                        tie_time_constants)
 from .trellis import greedy_path, path_log_probability
-from .train import (_loader_generator, _rng_state, _set_rng_state, _want_progress,
-                    read_checkpoint, resolve_device, save_checkpoint, snnlab_version)
+from .train import read_checkpoint, resolve_device
 
 __all__ = ["SpikeDHSConfig", "build_spikedhs_supernet", "measure_supernet", "spikedhs_search",
            "load_spikedhs_checkpoint", "run_spikedhs", "run_spikedhs_search", "build_spikedhs_network",
@@ -216,7 +215,7 @@ def load_spikedhs_checkpoint(path: Union[str, os.PathLike],
     """Read a checkpoint of :func:`spikedhs_search` onto the CPU; with ``config``, every field
     except ``checkpoint_every`` must match (ValueError naming the differences)."""
     return read_checkpoint(path, _CHECKPOINT_FORMAT, "a SpikeDHS search checkpoint",
-                           None if config is None else _jsonable(dataclasses.asdict(config)), "SpikeDHSConfig",
+                           None if config is None else jsonable(dataclasses.asdict(config)), "SpikeDHSConfig",
                            kind="search ", fresh="search")
 
 
@@ -235,57 +234,23 @@ def _arch_optimizer(model: SpikeDHSSupernet, config: SpikeDHSConfig) -> torch.op
 def _epoch(model, config, weight_opt, arch_opt, train_loader, val_loader, device, epoch, bar):
     """One epoch: per train batch, an SGD step on the weights, then an Adam step on the
     architecture on a batch of the other half (official search.py order)."""
-    model.train()
-    weights, arch = model.weight_parameters(), model.arch_parameters()
-    move_arch = epoch > config.arch_warmup
-    val_iter = iter(val_loader)
-    sums = {"train": [0.0, 0, 0], "val": [0.0, 0, 0]}          # loss * n, correct, images
+    arch = model.arch_parameters()
 
-    def record(split, logits, y, loss):
-        value = loss.item()
-        if not math.isfinite(value):
-            raise RuntimeError(f"{split} loss is {value} at epoch {epoch}: the search diverged. "
-                               "Lower lr or arch_lr; the last checkpoint is intact.")
-        s = sums[split]
-        s[0] += value * y.shape[0]
-        s[1] += int((logits.argmax(1) == y).sum())
-        s[2] += y.shape[0]
-        return value
+    def arch_step(batch, val_batch, b):
+        xv, yv = val_batch
+        logits = model(xv)
+        loss = F.cross_entropy(logits, yv)
+        value = finite_loss(loss, "architecture", epoch, b)
+        arch_opt.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss, inputs=arch)
+        arch_opt.step()
+        if config.temporal:
+            clamp_time_constants(model.time_constants, config.tau_range)
+        return logits, yv, value
 
-    for x, y in train_loader:
-        x, y = x.to(device), y.to(device)
-        logits = model(x)                                              # [B, classes]
-        loss = F.cross_entropy(logits, y)
-        value = record("train", logits, y, loss)
-        weight_opt.zero_grad(set_to_none=True)
-        torch.autograd.backward(loss, inputs=weights)    # weights only: no arch gradients
-        nn.utils.clip_grad_norm_(weights, config.grad_clip)
-        weight_opt.step()
-        if move_arch:
-            try:
-                xv, yv = next(val_iter)
-            except StopIteration:                        # other half exhausted: restart it
-                val_iter = iter(val_loader)
-                xv, yv = next(val_iter)
-            xv, yv = xv.to(device), yv.to(device)
-            logits_v = model(xv)
-            loss_v = F.cross_entropy(logits_v, yv)
-            record("val", logits_v, yv, loss_v)
-            arch_opt.zero_grad(set_to_none=True)
-            torch.autograd.backward(loss_v, inputs=arch)
-            arch_opt.step()
-            if config.temporal:
-                clamp_time_constants(model.time_constants, config.tau_range)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.3f}", refresh=False)
-    if sums["train"][2] == 0:
-        raise ValueError("train_loader yielded no batches; the search needs at least one.")
-    out = {}
-    for split, (loss_sum, correct, n) in sums.items():
-        out[f"{split}_loss"] = loss_sum / n if n else None
-        out[f"{split}_acc"] = correct / n if n else None
-    return out
+    return alternating_epoch(model, weight_opt, train_loader, val_loader, device, epoch, bar,
+                             grad_clip=config.grad_clip, arch_warmup=config.arch_warmup,
+                             arch_step=arch_step, arch_first=False, record_arch=True)
 
 
 def _dgs_round(model, dgs: DGSState, train_loader, val_loader, device, batches: int,
@@ -300,6 +265,63 @@ def _dgs_round(model, dgs: DGSState, train_loader, val_loader, device, batches: 
     return {**row, "seconds": time.perf_counter() - t0}
 
 
+class _SpikeDHSSearch(BilevelSearch):
+    """SpikeDHS in :func:`snnlab.search.loop.run_bilevel`: Adam on alpha, beta (and taus)
+    after each weight step, DGS rounds, and the per-epoch path, genotype, b, tau and NoS."""
+
+    checkpoint_format = _CHECKPOINT_FORMAT
+    label = "SpikeDHS"
+
+    def __init__(self, model: SpikeDHSSupernet, config: SpikeDHSConfig):
+        super().__init__(model, config)
+        stages = len(model.stage_modules())
+        self.dgs = DGSState([config.b] * stages, config.dgs_deltas, config.dgs_b_range)
+        self.dgs.apply(model)
+
+    def make_arch_optimizer(self) -> torch.optim.Optimizer:
+        return _arch_optimizer(self.model, self.config)
+
+    def run_epoch(self, weight_optimizer, train_loader, val_loader, device, epoch, bar) -> dict:
+        return _epoch(self.model, self.config, weight_optimizer, self.arch_optimizer,
+                      train_loader, val_loader, device, epoch, bar)
+
+    def end_epoch(self, epoch, lr, train_loader, val_loader, device) -> dict:
+        model, config, dgs = self.model, self.config, self.dgs
+        row: dict = {"dgs": None}
+        if config.dgs and epoch % config.dgs_every == 0:
+            probe_lr = config.dgs_lr if config.dgs_lr is not None else lr
+            row["dgs"] = _dgs_round(model, dgs, train_loader, val_loader, device,
+                                    config.dgs_batches, probe_lr, epoch)
+        row.update(measure_supernet(model, val_loader, device, config.nos_batches))
+        M = model.transitions().detach()
+        genotype = model.genotype(b=dgs.b)
+        log_prob = path_log_probability(M, genotype.path)
+        row.update(alphas=F.softmax(model.alphas.detach(), -1).cpu().tolist(),
+                   betas=F.softmax(model.betas.detach(), -1).cpu().tolist(),
+                   path=list(genotype.path), greedy_path=list(greedy_path(M)),
+                   path_log_prob=log_prob,
+                   # how much more probable than the untrained decode (all level 0)
+                   path_margin=log_prob - path_log_probability(M, (0,) * len(genotype.path)),
+                   genotype=genotype.to_dict(), b=list(dgs.b),
+                   tau=read_time_constants(model.time_constants) if config.temporal else None)
+        return row
+
+    def extra_state(self) -> dict:
+        return {"dgs": self.dgs.to_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.dgs = DGSState.from_dict(state["dgs"])
+        self.dgs.apply(self.model)
+
+    def load(self, path) -> dict:
+        return load_spikedhs_checkpoint(path, self.config)
+
+    def describe(self, row: dict) -> str:
+        return (f"SpikeDHS epoch {row['epoch']}/{self.config.epochs}: train acc "
+                f"{row['train_acc']:.4f}, val acc {row['val_acc']}, path {row['path']}, "
+                f"NoS {row['nos']:.0f}, {row['seconds']:.1f}s")
+
+
 def spikedhs_search(model: SpikeDHSSupernet, train_loader: Iterable, val_loader: Iterable,
                     config: Optional[SpikeDHSConfig] = None,
                     device: Union[str, torch.device, None] = None,
@@ -307,10 +329,13 @@ def spikedhs_search(model: SpikeDHSSupernet, train_loader: Iterable, val_loader:
                     progress: Optional[bool] = None) -> Tuple[list, DGSState]:
     """Search cell, path (and ``b``, ``tau``) of a SpikeDHS supernet.
 
+    The epochs run in :func:`snnlab.search.loop.run_bilevel` (checkpoints, resume,
+    RNG, progress bar).
+
     Args:
         model: from :func:`build_spikedhs_supernet` (the same ``config``); moved to ``device``.
         train_loader, val_loader: weight half and architecture half
-            (:func:`snnlab.darts_search.make_search_loaders`); generators are checkpointed.
+            (:func:`snnlab.search.loop.make_search_loaders`); generators are checkpointed.
         config: a :class:`SpikeDHSConfig` (None: the official recipe).
         device: None picks CUDA when available.
         checkpoint: written atomically every ``checkpoint_every`` epochs and after the last.
@@ -319,11 +344,12 @@ def spikedhs_search(model: SpikeDHSSupernet, train_loader: Iterable, val_loader:
         progress: ``tqdm.auto`` bar; None follows :mod:`snnlab.train`'s rule.
     Returns:
         ``(history, dgs_state)``: one dict per epoch (module docstring; keys ``epoch``,
-        ``lr``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``alphas``,
-        ``betas``, ``path``, ``greedy_path``, ``path_log_prob``, ``path_margin`` (its log-probability
-        minus that of the untrained decode ``(0, ..., 0)``), ``genotype``, ``b``,
-        ``dgs``, ``tau``, ``nos``, ``nos_per_cell``, ``seconds``) and the
-        :class:`~snnlab.dgs.DGSState` (``b`` per stage, ``trajectory``).
+        ``lr``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``images``,
+        ``alphas``, ``betas``, ``path``, ``greedy_path``, ``path_log_prob``,
+        ``path_margin`` (its log-probability minus that of the untrained decode
+        ``(0, ..., 0)``), ``genotype``, ``b``, ``dgs``, ``tau``, ``nos``,
+        ``nos_per_cell``, ``seconds``) and the :class:`~snnlab.dgs.DGSState` (``b``
+        per stage, ``trajectory``).
     """
     config = SpikeDHSConfig() if config is None else config
     if not isinstance(config, SpikeDHSConfig):
@@ -334,90 +360,9 @@ def spikedhs_search(model: SpikeDHSSupernet, train_loader: Iterable, val_loader:
     if config.temporal and not len(model.time_constants):
         raise ValueError("config.temporal is on but the supernet has no tied time constants; "
                          "build it with build_spikedhs_supernet(config, bundle).")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=<path of the search to continue>.")
-    device = resolve_device(device)
-    if not resume:
-        seed_everything(config.seed)
-    model.to(device)
-    weight_opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr,
-                                 momentum=config.momentum, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, T_max=config.epochs,
-                                                           eta_min=config.lr_min)
-    arch_opt = _arch_optimizer(model, config)
-    stages = len(model.stage_modules())
-    dgs = DGSState([config.b] * stages, config.dgs_deltas, config.dgs_b_range)
-    val_generator = _loader_generator(val_loader)
-    history: list = []
-    start = 0
-    if resume:
-        state = load_spikedhs_checkpoint(checkpoint, config)
-        model.load_state_dict(state["model"])
-        weight_opt.load_state_dict(state["weight_optimizer"])
-        arch_opt.load_state_dict(state["arch_optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        dgs = DGSState.from_dict(state["dgs"])
-        history, start = list(state["history"]), int(state["epoch"])
-        _set_rng_state(state["rng"], train_loader)
-        if state["val_rng"] is not None and val_generator is not None:
-            val_generator.set_state(state["val_rng"])
-        log.info("resuming SpikeDHS search %s after epoch %d of %d", checkpoint, start,
-                 config.epochs)
-    dgs.apply(model)
-    bar = None
-    if _want_progress(progress) and start < config.epochs:
-        from tqdm.auto import tqdm
-        try:
-            total = len(train_loader) * (config.epochs - start)   # type: ignore[arg-type]
-        except TypeError:
-            total = None
-        bar = tqdm(total=total, desc="search", unit="batch", leave=False)
-    try:
-        for epoch in range(start + 1, config.epochs + 1):
-            t0 = time.perf_counter()
-            lr = weight_opt.param_groups[0]["lr"]
-            if bar is not None:
-                bar.set_description(f"SpikeDHS epoch {epoch}/{config.epochs}")
-            row = {"epoch": epoch, "lr": lr}
-            row.update(_epoch(model, config, weight_opt, arch_opt, train_loader, val_loader,
-                              device, epoch, bar))
-            scheduler.step()
-            row["dgs"] = None
-            if config.dgs and epoch % config.dgs_every == 0:
-                probe_lr = config.dgs_lr if config.dgs_lr is not None else lr
-                row["dgs"] = _dgs_round(model, dgs, train_loader, val_loader, device,
-                                        config.dgs_batches, probe_lr, epoch)
-            row.update(measure_supernet(model, val_loader, device, config.nos_batches))
-            M = model.transitions().detach()
-            genotype = model.genotype(b=dgs.b)
-            row.update(alphas=F.softmax(model.alphas.detach(), -1).cpu().tolist(),
-                       betas=F.softmax(model.betas.detach(), -1).cpu().tolist(),
-                       path=list(genotype.path), greedy_path=list(greedy_path(M)),
-                       path_log_prob=path_log_probability(M, genotype.path),
-                       # how much more probable than the untrained decode (all level 0)
-                       path_margin=(path_log_probability(M, genotype.path)
-                                    - path_log_probability(M, (0,) * len(genotype.path))),
-                       genotype=genotype.to_dict(), b=list(dgs.b),
-                       tau=read_time_constants(model.time_constants) if config.temporal else None,
-                       seconds=time.perf_counter() - t0)
-            history.append(row)
-            log.info("SpikeDHS epoch %d/%d: train acc %.4f, val acc %s, path %s, NoS %.0f, %.1fs",
-                     epoch, config.epochs, row["train_acc"], row["val_acc"], row["path"],
-                     row["nos"], row["seconds"])
-            if checkpoint is not None and (epoch % config.checkpoint_every == 0
-                                           or epoch == config.epochs):
-                save_checkpoint(checkpoint, dict(
-                    format=_CHECKPOINT_FORMAT, snnlab_version=snnlab_version(),
-                    torch_version=str(torch.__version__), epoch=epoch, history=history,
-                    config=_jsonable(dataclasses.asdict(config)), model=model.state_dict(),
-                    weight_optimizer=weight_opt.state_dict(), arch_optimizer=arch_opt.state_dict(),
-                    scheduler=scheduler.state_dict(), dgs=dgs.to_dict(),
-                    rng=_rng_state(train_loader),
-                    val_rng=val_generator.get_state() if val_generator is not None else None))
-    finally:
-        if bar is not None:
-            bar.close()
-    return history, dgs
+    search = _SpikeDHSSearch(model, config)
+    history = run_bilevel(search, train_loader, val_loader, device, checkpoint, resume, progress)
+    return history, search.dgs
 
 
 # ----------------------------------------------------------------------------- one call
@@ -450,7 +395,7 @@ def run_spikedhs(config: SpikeDHSConfig, bundle, device: Union[str, torch.device
         genotype = {**genotype, "b": None}        # b was never searched: retrain with the default
     return differentiable_result(
         "spikedhs", SpikeDHSGenotype.from_dict(genotype), history, time.perf_counter() - t0,
-        _jsonable(dataclasses.asdict(config)), run_provenance(bundle, device),
+        jsonable(dataclasses.asdict(config)), run_provenance(bundle, device),
         extras={"dgs_trajectory": dgs_state.trajectory})
 
 

@@ -1,0 +1,390 @@
+"""The epoch loop every differentiable search plugs into (DARTS, MA-DARTS, SpikeDHS).
+
+A bilevel search alternates two kinds of steps (DARTS Algorithm 1; SpikeDHS's
+``search.py``): the training set is split in two halves; for every batch of the
+weight half, an SGD step on the weights and a step on the architecture
+parameters on a batch of the other half. What stays the same from one method to
+the next lives here:
+
+* :func:`make_search_loaders`: the seeded 50/50 split and its two loaders;
+* :func:`alternating_epoch`: one epoch of alternating steps, with a persistent
+  iterator over the architecture half (restarted when it runs out), the finite
+  loss check, gradient clipping, loss and accuracy, the progress bar;
+* :func:`run_bilevel`: the epochs: seeding, SGD with a cosine schedule on the
+  weights, resume from an atomic checkpoint (weights, architecture, both
+  optimizers, scheduler, history, every RNG and the loaders' generators, so a
+  resumed search equals an uninterrupted one bit for bit on CPU), the per-epoch
+  history row, early stop, the progress bar.
+
+What differs is a :class:`BilevelSearch`: the architecture optimizer and step,
+the order of the two steps, what each epoch records and when to stop.
+:mod:`snnlab.darts_search` and :mod:`snnlab.spikedhs_search` each define one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from typing import Any, Callable, Iterable, NamedTuple, Optional, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ..profiles import seed_everything
+from ..train import (_loader_generator, _rng_state, _set_rng_state, _want_progress,
+                     resolve_device, snnlab_version)
+
+__all__ = ["SearchLoaders", "make_search_loaders", "unshuffled", "jsonable", "finite_loss",
+           "alternating_epoch", "BilevelSearch", "run_bilevel"]
+
+log = logging.getLogger("snnlab.search")
+
+
+# ----------------------------------------------------------------------------- data
+
+class SearchLoaders(NamedTuple):
+    """The weight half and the architecture half of the training set."""
+
+    train: DataLoader
+    val: DataLoader
+
+
+def make_search_loaders(dataset: Union[Dataset, Any], batch_size: int = 64, seed: int = 0,
+                        train_portion: float = 0.5, max_images: Optional[int] = None,
+                        num_workers: int = 0) -> SearchLoaders:
+    """Split a training set into the two halves of the bilevel search (DARTS: 50/50).
+
+    Args:
+        dataset: a Dataset, or a :class:`snnlab.data.DataBundle` (its ``train`` set is
+            split; its val and test sets stay untouched for retraining).
+        batch_size: of both loaders (DARTS: 64 each).
+        seed: fixes the split (a seeded permutation) and both loaders' shuffling
+            (generators seeded ``seed`` and ``seed + 1``).
+        train_portion: share of the images for the weights; the rest move the architecture.
+        max_images: use only this many images (taken before the split).
+    Returns:
+        :class:`SearchLoaders` ``(train, val)``; both shuffle and yield ``(x, y)``.
+    """
+    dataset = getattr(dataset, "train", dataset)
+    n = len(dataset)
+    if max_images is not None:
+        n = min(n, max_images)
+    order = np.random.default_rng(seed).permutation(len(dataset))[:n]
+    split = int(math.floor(train_portion * n))
+    if split < 1 or split >= n:
+        raise ValueError(f"train_portion={train_portion} of {n} images leaves an empty half; "
+                         "use more images or a portion nearer 0.5.")
+    halves = [Subset(dataset, np.sort(order[:split]).tolist()),
+              Subset(dataset, np.sort(order[split:]).tolist())]
+    loaders = [DataLoader(half, batch_size=batch_size, shuffle=True, num_workers=num_workers,
+                          generator=torch.Generator().manual_seed(seed + k))
+               for k, half in enumerate(halves)]
+    return SearchLoaders(*loaders)
+
+
+def unshuffled(loader: Iterable) -> Iterable:
+    """``loader``'s dataset and batch size in dataset order (other iterables as given).
+
+    A search supernet's BN normalises with batch statistics in ``eval()`` too, so
+    what a measurement returns depends on the batching: fix it.
+    """
+    if not isinstance(loader, DataLoader) or loader.batch_size is None:
+        return loader                                  # custom batch sampler: keep it
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
+                      num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                      pin_memory=loader.pin_memory, drop_last=loader.drop_last)
+
+
+def jsonable(value: Any) -> Any:
+    """Tuples to lists, recursively (``asdict`` keeps tuples; JSON has only lists)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _to_device(batch, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    x, y = batch
+    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+# ----------------------------------------------------------------------------- one epoch
+
+def finite_loss(loss: torch.Tensor, what: str, epoch: int, batch: int) -> float:
+    """``loss.item()``, or RuntimeError naming where the search diverged."""
+    value = loss.item()
+    if not math.isfinite(value):
+        raise RuntimeError(f"{what} loss is {value} at epoch {epoch}, batch {batch}: the search "
+                           "diverged. Lower lr or arch_lr; the last checkpoint is intact.")
+    return value
+
+
+class _Tally:
+    """Loss and accuracy of one split over an epoch (correct counts stay on the device)."""
+
+    def __init__(self, device: torch.device):
+        self.loss, self.images = 0.0, 0
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+
+    def add(self, logits: torch.Tensor, y: torch.Tensor, value: float) -> None:
+        n = y.shape[0]
+        self.loss += value * n
+        self.correct += (logits.argmax(1) == y).sum()
+        self.images += n
+
+    def result(self, split: str) -> dict:
+        n = self.images
+        return {f"{split}_loss": self.loss / n if n else None,
+                f"{split}_acc": self.correct.item() / n if n else None}
+
+
+ArchStep = Callable[[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor], int],
+                    Optional[Tuple[torch.Tensor, torch.Tensor, float]]]
+
+
+def alternating_epoch(model: nn.Module, weight_optimizer: torch.optim.Optimizer,
+                      train_loader: Iterable, val_loader: Iterable, device: torch.device,
+                      epoch: int, bar, *, grad_clip: float, arch_warmup: int,
+                      arch_step: ArchStep, arch_first: bool,
+                      forward: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                      record_arch: bool = False) -> dict:
+    """One epoch of alternating weight and architecture steps.
+
+    For every batch ``(x, y)`` of ``train_loader``: the architecture step on the
+    next batch of ``val_loader`` (``arch_first``: before the weight step, DARTS;
+    else after it, SpikeDHS), and an SGD step on ``model.weight_parameters()``
+    (gradients w.r.t. the weights only, norm clipped to ``grad_clip``). The
+    architecture half's iterator persists through the epoch (quark0 re-created it
+    at every step, quark0/darts#8) and restarts when it runs out. No architecture
+    step in the first ``arch_warmup`` epochs.
+
+    Args:
+        arch_step: ``(batch, val_batch, batch index) -> None or (logits, y, loss)``;
+            with ``record_arch`` its forward is tallied as ``val_loss``/``val_acc``.
+        forward: ``x -> logits`` of the weight step (default ``model(x)``; DARTS
+            wraps it in a spike monitor).
+    Returns:
+        ``train_loss``, ``train_acc`` (and ``val_loss``, ``val_acc`` with
+        ``record_arch``; None when no architecture step ran), ``images`` (fed to
+        weight and architecture steps).
+    """
+    model.train()
+    weights = model.weight_parameters()
+    forward = model if forward is None else forward
+    move_arch = epoch > arch_warmup
+    val_iter = iter(val_loader)                  # persistent through the epoch
+    train, val = _Tally(device), _Tally(device)
+    arch_images = 0
+
+    def next_val_batch():
+        nonlocal val_iter
+        try:
+            return _to_device(next(val_iter), device)
+        except StopIteration:                    # the other half ran out first: restart it
+            val_iter = iter(val_loader)
+            return _to_device(next(val_iter), device)
+
+    def step_arch(batch, b):
+        nonlocal arch_images
+        val_batch = next_val_batch()
+        arch_images += val_batch[1].shape[0]
+        out = arch_step(batch, val_batch, b)
+        if record_arch and out is not None:
+            val.add(*out)
+
+    for b, batch in enumerate(train_loader):
+        x, y = _to_device(batch, device)
+        if move_arch and arch_first:
+            step_arch((x, y), b)
+        logits = forward(x)                                            # [B, classes]
+        loss = F.cross_entropy(logits, y)
+        value = finite_loss(loss, "search", epoch, b)
+        weight_optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss, inputs=weights)    # weights only: no architecture grads
+        nn.utils.clip_grad_norm_(weights, grad_clip)
+        weight_optimizer.step()
+        train.add(logits, y, value)
+        if move_arch and not arch_first:
+            step_arch((x, y), b)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+    if train.images == 0:
+        raise ValueError("train_loader yielded no batches; the search needs at least one.")
+    out = train.result("train")
+    if record_arch:
+        out.update(val.result("val"))
+    out["images"] = train.images + arch_images        # fed to weight and architecture steps
+    return out
+
+
+# ----------------------------------------------------------------------------- the epochs
+
+class BilevelSearch:
+    """What one differentiable search adds to :func:`run_bilevel` (subclass it).
+
+    Attributes set by the subclass: ``checkpoint_format`` (stored in and checked on
+    every checkpoint), ``label`` (progress bar and log), and ``model`` / ``config``
+    (a frozen dataclass with ``epochs``, ``seed``, ``lr``, ``lr_min``, ``momentum``,
+    ``weight_decay``, ``checkpoint_every``).
+
+    Override:
+        make_arch_optimizer(): the architecture optimizer (checkpointed).
+        run_epoch(weight_optimizer, train_loader, val_loader, device, epoch, bar):
+            one epoch, usually :func:`alternating_epoch`; returns the row's numbers.
+        begin_epoch(epoch), end_epoch(epoch, lr, train_loader, val_loader, device):
+            the row's entries before and after the epoch's steps (lr: the epoch's).
+        stop(row): True ends the search after this epoch (early stop).
+        extra_state() / load_extra_state(state): more state for the checkpoint.
+        config_state(): the config as stored in the checkpoint (checked on resume).
+        save(path, state) / load(path): write and read one checkpoint.
+        describe(row): the log line of an epoch.
+    """
+
+    checkpoint_format = "snnlab-bilevel-search-1"
+    label = "search"
+
+    def __init__(self, model: nn.Module, config: Any):
+        self.model, self.config = model, config
+        self.arch_optimizer: Optional[torch.optim.Optimizer] = None
+
+    def make_arch_optimizer(self) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+    def run_epoch(self, weight_optimizer, train_loader, val_loader, device, epoch, bar) -> dict:
+        raise NotImplementedError
+
+    def begin_epoch(self, epoch: int) -> dict:
+        return {}
+
+    def end_epoch(self, epoch: int, lr: float, train_loader, val_loader, device) -> dict:
+        return {}
+
+    def stop(self, row: dict) -> bool:
+        return False
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def config_state(self) -> dict:
+        return jsonable(dataclasses.asdict(self.config))
+
+    def save(self, path: Union[str, os.PathLike], state: dict) -> None:
+        from ..train import save_checkpoint
+        save_checkpoint(path, state)
+
+    def load(self, path: Union[str, os.PathLike]) -> dict:
+        from ..train import read_checkpoint
+        return read_checkpoint(path, self.checkpoint_format, f"a {self.label} checkpoint",
+                               self.config_state(), type(self.config).__name__,
+                               kind="search ", fresh="search")
+
+    def describe(self, row: dict) -> str:
+        return (f"{self.label} epoch {row['epoch']}/{self.config.epochs}: train acc "
+                f"{row['train_acc']:.4f}, {row['seconds']:.1f}s")
+
+
+def _progress_bar(progress: Optional[bool], train_loader: Iterable, epochs_left: int):
+    if not _want_progress(progress) or epochs_left <= 0:
+        return None
+    from tqdm.auto import tqdm
+    try:
+        total = len(train_loader) * epochs_left                     # type: ignore[arg-type]
+    except TypeError:
+        total = None
+    return tqdm(total=total, desc="search", unit="batch", leave=False)
+
+
+def run_bilevel(search: BilevelSearch, train_loader: Iterable, val_loader: Iterable,
+                device: Union[str, torch.device, None] = None,
+                checkpoint: Union[str, os.PathLike, None] = None, resume: bool = False,
+                progress: Optional[bool] = None) -> list:
+    """Run ``search.config.epochs`` epochs of a bilevel search; returns one dict per epoch.
+
+    Args:
+        search: the method's :class:`BilevelSearch` (model and config inside).
+        train_loader, val_loader: the weight half and the architecture half
+            (:func:`make_search_loaders`); their generators are checkpointed.
+        device: None picks CUDA when available; the model is moved there.
+        checkpoint: written atomically every ``config.checkpoint_every`` epochs, after
+            the last one and on an early stop.
+        resume: continue from ``checkpoint`` (same config): weights, architecture, both
+            optimizers, scheduler, history, method state and every RNG are restored,
+            so the result equals an uninterrupted search. A finished search returns
+            its history.
+        progress: a ``tqdm.auto`` bar; None follows :mod:`snnlab.train`'s rule.
+    Returns:
+        the history: per epoch ``epoch``, ``lr``, what ``begin_epoch``, ``run_epoch``
+        and ``end_epoch`` return, and ``seconds``.
+    """
+    model, config = search.model, search.config
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=<path of the search to continue>.")
+    device = resolve_device(device)
+    if not resume:
+        seed_everything(config.seed)
+    model.to(device)
+    weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr,
+                                       momentum=config.momentum, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs,
+                                                           eta_min=config.lr_min)
+    search.arch_optimizer = search.make_arch_optimizer()
+    val_generator = _loader_generator(val_loader)
+    history: list = []
+    start, stopped = 0, False
+    if resume:
+        state = search.load(checkpoint)
+        model.load_state_dict(state["model"])
+        weight_optimizer.load_state_dict(state["weight_optimizer"])
+        search.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        search.load_extra_state(state)
+        history, start = list(state["history"]), int(state["epoch"])
+        stopped = bool(state.get("stopped", False))
+        _set_rng_state(state["rng"], train_loader)
+        if state["val_rng"] is not None and val_generator is not None:
+            val_generator.set_state(state["val_rng"])
+        log.info("resuming %s %s after epoch %d of %d", search.label, checkpoint, start,
+                 config.epochs)
+    bar = None if stopped else _progress_bar(progress, train_loader, config.epochs - start)
+    try:
+        for epoch in range(start + 1, config.epochs + 1):
+            if stopped:
+                break
+            t0 = time.perf_counter()
+            lr = weight_optimizer.param_groups[0]["lr"]
+            if bar is not None:
+                bar.set_description(f"{search.label} epoch {epoch}/{config.epochs}")
+            row = {"epoch": epoch, "lr": lr, **search.begin_epoch(epoch)}
+            row.update(search.run_epoch(weight_optimizer, train_loader, val_loader, device,
+                                        epoch, bar))
+            scheduler.step()
+            row.update(search.end_epoch(epoch, lr, train_loader, val_loader, device))
+            stopped = search.stop(row)
+            row["seconds"] = time.perf_counter() - t0
+            history.append(row)
+            log.info("%s", search.describe(row))
+            if checkpoint is not None and (epoch % config.checkpoint_every == 0 or stopped
+                                           or epoch == config.epochs):
+                search.save(checkpoint, dict(
+                    format=search.checkpoint_format, snnlab_version=snnlab_version(),
+                    torch_version=str(torch.__version__), epoch=epoch, stopped=stopped,
+                    history=history, config=search.config_state(), model=model.state_dict(),
+                    weight_optimizer=weight_optimizer.state_dict(),
+                    arch_optimizer=search.arch_optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(), rng=_rng_state(train_loader),
+                    val_rng=val_generator.get_state() if val_generator is not None else None,
+                    **search.extra_state()))
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
