@@ -284,9 +284,10 @@ def _check_writable_folder(flag: str, path: Path) -> None:
         raise ValueError(f"{flag} {str(path)!r}: {str(folder)!r} is a file, not a folder; "
                          f"choose a path inside a folder.")
     try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".snnlab-write-probe.", suffix=".tmp")
+        # named like the target's temp files, so that a probe left by a kill is swept
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
-        os.unlink(probe)
+        Path(probe).unlink(missing_ok=True)
     except OSError as err:
         raise ValueError(f"{flag} {str(path)!r} cannot be written: the folder {str(folder)!r} "
                          f"refuses new files ({err.strerror or err}). Choose a writable folder "
