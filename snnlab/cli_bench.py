@@ -114,11 +114,15 @@ def _run_bench_darts(args: argparse.Namespace) -> int:
     config = BenchDartsConfig(data_seed=args.data_seed, network=args.network, width=args.width,
                               T=args.T, image_size=args.image_size,
                               train_images=args.train_images, val_images=args.val_images,
-                              epochs=args.epochs, batch_size=args.batch_size,
+                              epochs=args.epochs, warmup_epochs=args.warmup_epochs,
+                              batch_size=args.batch_size, lr=args.lr,
                               arch_lr=args.arch_lr, include_zero=args.include_zero)
-    bench = load_bench(args.bench, dataset="CIFAR10", cache_dir=args.cache_dir)
-    study = darts_study(bench, args.data, config, seeds=range(args.seeds), device=args.device,
-                        progress=lambda line: print(line, file=sys.stderr, flush=True))
+    bench = load_bench(args.bench, dataset="CIFAR10", cache_dir=args.cache_dir,
+                       allow_missing=args.allow_missing)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    study = darts_study(bench, args.data, config, seeds=seeds, device=args.device,
+                        progress=lambda line: print(line, file=sys.stderr, flush=True),
+                        checkpoint=args.checkpoint)
     stored = {name: load_result(f"spikenas_{name}.json") for name in ("search", "rank")}
     study["comparison"] = {
         "rows": compare_with_stored(study, stored["search"], stored["rank"]),
@@ -129,6 +133,9 @@ def _run_bench_darts(args: argparse.Namespace) -> int:
         "sources": {name: result["provenance"]["command"] for name, result in stored.items()}}
     provenance = {**_provenance(args, torch.device(args.device)),
                   "seconds": round(time.perf_counter() - start, 1)}
+    if args.checkpoint is not None:
+        provenance["note"] = ("seconds count this invocation; runs read back from the "
+                              "checkpoint keep the seconds they were searched in")
     if args.out is not None:
         _write_json_atomic(Path(args.out), {**study, "provenance": provenance})
     json.dump({"label": study["label"], "summary": study["summary"],
@@ -204,7 +211,11 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--data", required=True,
                    help="folder holding cifar-10-batches-py (the official python archive)")
     d.add_argument("--cache-dir", default=None, help="keep the parsed table here (fast reload)")
-    d.add_argument("--seeds", type=int, default=3, help="searches (seeds 0..N-1)")
+    d.add_argument("--allow-missing", action="store_true",
+                   help="accept a partial table (a derived cell outside it is an error)")
+    d.add_argument("--seeds", type=int, default=3, help="searches (seeds F..F+N-1)")
+    d.add_argument("--first-seed", type=int, default=0,
+                   help="F: run seeds in separate processes, then merge their checkpoints")
     d.add_argument("--data-seed", type=int, default=0, help="fixes the images of both halves")
     d.add_argument("--network", default="training", choices=("training", "scoring"),
                    help="training: the network the bench trained; scoring: its scorer network")
@@ -214,13 +225,18 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
                    help="16: CIFAR-10 averaged over 2x2 pixels (proxy); 32: as the bench")
     d.add_argument("--train-images", type=int, default=2500, help="images for the weights")
     d.add_argument("--val-images", type=int, default=2500, help="images for the alphas")
-    d.add_argument("--epochs", type=int, default=4, help="passes over both halves")
-    d.add_argument("--batch-size", type=int, default=50, help="images per step")
+    d.add_argument("--epochs", type=int, default=5, help="passes over both halves")
+    d.add_argument("--warmup-epochs", type=int, default=2,
+                   help="first epochs that train the weights only (counted in --epochs)")
+    d.add_argument("--lr", type=float, default=0.1, help="SGD lr of the weights (bench: 0.1)")
+    d.add_argument("--batch-size", type=int, default=25, help="images per step")
     d.add_argument("--arch-lr", type=float, default=3e-3, help="Adam lr of the alphas")
     d.add_argument("--T", type=int, default=5, help="time steps (bench: 5)")
     d.add_argument("--include-zero", action="store_true",
                    help="let zero win an edge in the default derivation (both are stored)")
     d.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     d.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    d.add_argument("--checkpoint", default=None,
+                   help="JSON-lines file of finished seeds; a rerun resumes from it")
     d.add_argument("--out", default=None, help="write the runs, summary and provenance here")
     d.set_defaults(run=_run_bench_darts)

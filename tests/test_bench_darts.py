@@ -18,7 +18,7 @@ from test_data import write_cifar
 
 BEST = codes_to_arch_id((2, 2, 4, 3, 3, 4))          # 14862, the bench's best-val cell
 TINY = dict(width=1 / 64, T=2, image_size=16, train_images=4, val_images=4, batch_size=2,
-            epochs=1)
+            epochs=1, warmup_epochs=0)
 
 
 def tiny_data(n=4, seed=0):
@@ -115,6 +115,19 @@ def test_one_tiny_search_step_changes_alpha():
     assert 0 <= result["derived_with_zero"] < 5 ** 6 and result["proxy"]
 
 
+def test_warmup_trains_weights_only():
+    config = BenchDartsConfig(seed=0, **{**TINY, "epochs": 2, "warmup_epochs": 1})
+    result = search_bench_darts(tiny_data(), config)
+    seed_everything(0)
+    initial = BenchSupernet(config.network, config.width, config.T, config.image_size)
+    warm, searched = result["history"]
+    assert warm["warmup"] and warm["val_loss"] is None and warm["images"] == 4
+    torch.testing.assert_close(torch.tensor(warm["arch_weights"]), initial.arch_weights(),
+                               atol=1e-5, rtol=0)
+    assert not searched["warmup"] and searched["images"] == 8 and result["images_seen"] == 12
+    assert searched["arch_weights"] != warm["arch_weights"]
+
+
 def test_search_is_deterministic_under_a_seed():
     data = tiny_data()
     first = search_bench_darts(data, BenchDartsConfig(seed=1, **TINY))
@@ -133,6 +146,8 @@ def test_config_errors():
         BenchDartsConfig(image_size=8)
     with pytest.raises(ValueError, match="network"):
         BenchDartsConfig(network="other")
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        BenchDartsConfig(epochs=2, warmup_epochs=2)
     assert not dataclasses.replace(BenchDartsConfig(), width=1.0, image_size=32,
                                    train_images=12500, val_images=12500).proxy
 
@@ -162,10 +177,43 @@ def test_darts_study_on_real_format_files(bench, tmp_path, monkeypatch):
     assert images["train_x"].shape == (4, 3, 16, 16) and images["val_y"].shape == (4,)
     # every derivation lands on the fake table's best cell (the table is partial)
     monkeypatch.setattr("snnlab.bench_darts.derive_arch_id", lambda w, include_zero=False: BEST)
-    study = darts_study(bench, tmp_path / "cifar", config, seeds=(0, 1))
+    checkpoint = tmp_path / "runs.jsonl"
+    study = darts_study(bench, tmp_path / "cifar", config, seeds=(0, 1), checkpoint=checkpoint)
     assert [r["config"]["seed"] for r in study["runs"]] == [0, 1]
+    assert len(checkpoint.read_text().splitlines()) == 2
+    # a rerun reads both seeds back (no search, no images); another config searches again
+    monkeypatch.setattr("snnlab.bench_darts.search_bench_darts", None)
+    again = darts_study(bench, tmp_path / "missing", config, seeds=(0, 1), checkpoint=checkpoint)
+    assert again["summary"] == study["summary"]
+    with pytest.raises(TypeError):
+        darts_study(bench, search_images(tmp_path / "cifar", config),
+                    dataclasses.replace(config, epochs=2), seeds=(0,), checkpoint=checkpoint)
     assert study["summary"]["judged"]["test_acc"] == {"mean": 88.5, "sd": 0.0, "n": 2}
     assert study["runs"][0]["history"][0]["test_acc_with_zero"] == 88.5
     assert study["baselines"]["live cell"]["cells"] == 4
     rows = compare_with_stored(study)
     assert rows[0]["test_acc"]["mean"] == 88.5 and "CPU s" in rows[0]["cost"]
+
+
+def test_cli_bench_darts(bench, tmp_path, monkeypatch, capsys):
+    import json
+    from snnlab.cli import main
+    write_cifar(tmp_path / "cifar", "cifar10", per_file=4)
+    monkeypatch.setattr("snnlab.bench_darts.derive_arch_id", lambda w, include_zero=False: BEST)
+    out, checkpoint = tmp_path / "darts.json", tmp_path / "runs.jsonl"
+    args = ["bench", "darts", "--bench", bench.source, "--data", str(tmp_path / "cifar"),
+            "--allow-missing", "--width", str(1 / 64), "--T", "2", "--train-images", "4",
+            "--val-images", "4", "--batch-size", "2", "--epochs", "2", "--warmup-epochs", "1",
+            "--checkpoint", str(checkpoint), "--out", str(out)]
+    assert main(args + ["--seeds", "1", "--first-seed", "1"]) == 0
+    assert main(args + ["--seeds", "2"]) == 0                 # seed 1 read back, seed 0 run
+    capsys.readouterr()
+    saved = json.loads(out.read_text())
+    assert [r["config"]["seed"] for r in saved["runs"]] == [0, 1]
+    assert len(checkpoint.read_text().splitlines()) == 2
+    assert saved["label"].startswith("CPU proxy") and "C=2" in saved["label"]
+    assert {"command", "commit", "date", "machine", "cpu_threads", "seconds"} <= set(
+        saved["provenance"])
+    methods = [row["method"] for row in saved["comparison"]["rows"]]
+    assert any(m.startswith("evolution search") for m in methods)
+    assert any(m.startswith("SNASNet score") for m in methods)
