@@ -6,13 +6,13 @@ itself, and returns a tensor of the input's shape:
 =================  =================  ========================  ===============================
 block              re-weights         gate shape                source
 =================  =================  ========================  ===============================
-:class:`ECA`       channels           ``[T, B, C, 1, 1]``       Wang et al., CVPR 2020
-:class:`CBAM`      channels, then     ``[T, B, C, 1, 1]``,      Woo et al., ECCV 2018
+ECA                channels           ``[T, B, C, 1, 1]``       Wang et al., CVPR 2020
+CBAM               channels, then     ``[T, B, C, 1, 1]``,      Woo et al., ECCV 2018
                    positions          then ``[T, B, 1, H, W]``
-:class:`Temporal   time steps         ``[T, B, 1, 1, 1]``       after TA-SNN, Yao et al.,
-Attention`                                                      ICCV 2021 (our conv variant)
-:class:`MultiDim   time, channels,    the three above           after MA-SNN, Yao et al.,
-Attention`         positions                                    TPAMI 2023 (our composition)
+TemporalAttention  time steps         ``[T, B, 1, 1, 1]``       after TA-SNN, Yao et al.,
+                                                                ICCV 2021 (our conv variant)
+MultiDimAttention  time, channels,    the three above           after MA-SNN, Yao et al.,
+                   positions                                    TPAMI 2023 (our composition)
 =================  =================  ========================  ===============================
 
 ECA and CBAM are image (ANN) blocks: here they run on every time step

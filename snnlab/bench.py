@@ -578,6 +578,7 @@ def verify_id_mapping(bench: SpikeNASBench) -> dict:
     * layout: the logged firing rates of the 12 cell edges are -1 exactly where the
       mapped op is not spiking (the bench logs -1 for modules without a LIF);
     * params: cells with the same number of convs have the same parameter count.
+
     Returns ``{"cells": N, "layout_agrees": n1, "params_agree": n2}``.
     """
     spiking = bench.codes >= 2                                      # [N, 6] bench order

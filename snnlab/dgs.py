@@ -4,7 +4,7 @@ SpikeDHS (Che et al., NeurIPS 2022) trains with the Dspike surrogate (Li et al.,
 NeurIPS 2021), whose sharpness ``b`` changes only the *backward* pass:
 the spikes, and so the loss, are the same for every ``b``. DGS picks ``b`` per
 layer by asking which candidate ``b + delta`` gives the weight update that
-lowers the loss most, then moves ``b`` to the winner:
+lowers the loss most, then moves ``b`` to the winner::
 
     for every probed layer k and candidate delta:
         g  = dL/dW_k on a training batch, with layer k's surrogate at b_k + delta

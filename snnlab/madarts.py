@@ -156,7 +156,7 @@ def madarts_search(profile: Profile, bundle, attention: str = "eca",
     (:func:`build_madarts_supernet`) and runs ``darts_search`` on it.
 
     Args:
-        profile, bundle, attention, placement, **overrides: as :func:`madarts_config`.
+        profile, bundle, attention, placement, ``**overrides``: as :func:`madarts_config`.
         order: 1 (first order, our default: SpikeDHS implements only that) or 2.
         epochs, seed: override the profile's ``darts.epochs`` and ``seed``.
         out: write the result as JSON there (atomically).

@@ -191,9 +191,9 @@ def _sum_to(grad_seq: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class LIFTrace:
     """What ``LIF.forward(..., record=True)`` returns beside the spikes.
 
-    v: membrane before reset ``[T, B, ...]`` (compare it with the threshold).
-    v_final: membrane after the last step's reset ``[B, ...]``: pass it as ``v0``
-        to continue the sequence (gradients flow through it).
+    * ``v``: membrane before reset ``[T, B, ...]`` (compare it with the threshold).
+    * ``v_final``: membrane after the last step's reset ``[B, ...]``: pass it as ``v0``
+      to continue the sequence (gradients flow through it).
     """
 
     v: torch.Tensor

@@ -11,15 +11,15 @@ dataclass: data you can print, compare and swap, with
 
 Family (``x = v - threshold``):
 
-=============  ====================================================  =================
-name           derivative ``dS/dx``                                   source
-=============  ====================================================  =================
-``atan``       ``(alpha/2) / (1 + (pi/2 * alpha * x)^2)``              SpikingJelly, snnTorch
-``sigmoid``    ``slope * sig(slope*x) * (1 - sig(slope*x))``           snnTorch, SpikingJelly
-``triangle``   ``max(0, 1 - |x|/width) / width``                       Esser et al. 2016
-``fast_sigmoid`` ``1 / (1 + slope*|x|)^2``                            SuperSpike, snnTorch
-``dspike``     ``b (1 - tanh^2(b x)) / (2 tanh(b/2))`` for ``|x|<1/2``  Dspike, Li et al. 2021
-=============  ====================================================  =================
+================  ========================================================  ======================
+name              derivative ``dS/dx``                                      source
+================  ========================================================  ======================
+``atan``          ``(alpha/2) / (1 + (pi/2 * alpha * x)^2)``                SpikingJelly, snnTorch
+``sigmoid``       ``slope * sig(slope*x) * (1 - sig(slope*x))``             snnTorch, SpikingJelly
+``triangle``      ``max(0, 1 - |x|/width) / width``                         Esser et al. 2016
+``fast_sigmoid``  ``1 / (1 + slope*|x|)^2``                                 SuperSpike, snnTorch
+``dspike``        ``b (1 - tanh^2(b x)) / (2 tanh(b/2))`` for ``|x|<1/2``   Dspike, Li et al. 2021
+================  ========================================================  ======================
 
 The forward pass is always the exact step with strict ``x > 0`` (as snnTorch),
 so the choice of surrogate changes gradients only.

@@ -16,7 +16,7 @@ name        what                                             config
 snasnet     training-free: score untrained cells (random     ``SNASNetSearchConfig``
             search as the paper, or regularized evolution)
 darts       spiking DARTS cell search                        ``DartsConfig``
-madarts     DARTS + attention, NoS per cell (reconstruction) ``DartsConfig``
+madarts     DARTS + attention, NoS per cell (reconstructed)  ``DartsConfig``
 spikedhs    cell + layer path (+ DGS ``b``, + time consts)   ``SpikeDHSConfig``
 ==========  ===============================================  =========================
 

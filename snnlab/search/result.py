@@ -314,7 +314,7 @@ class SearchResult:
 
     @property
     def settings(self) -> dict:
-        """The search settings (same as :attr:`config`; the training-free name)."""
+        """The search settings (same as ``config``; the training-free name)."""
         return self.config
 
     def best_genotype(self, genotype_cls: Optional[type] = None) -> Any:
