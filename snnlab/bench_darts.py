@@ -41,12 +41,12 @@ records both derivations.
 epochs (GPU hours per cell). A search of that supernet is out of reach on a CPU, so
 :class:`BenchDartsConfig`'s defaults are a **proxy**, labelled so wherever it is stored
 (:data:`PROXY_LABEL`): width 1/16 (C = 8, 16 in the second cell); CIFAR-10 averaged over
-2x2 pixels (16x16); 2,500 search-train + 2,500 search-val images; T = 5; batch 25;
-5 epochs, the first 2 a weight-only warm-up (the bench's network starts silent: the
+2x2 pixels (16x16); 2,000 search-train + 2,000 search-val images; T = 5; batch 25;
+4 epochs, the first 2 a weight-only warm-up (the bench's network starts silent: the
 hidden LIF of its classifier does not fire at initialisation and the loss sits at
 ln 10 for tens of steps); the bench's weight recipe (SGD lr 0.1 cosine, momentum 0.9,
-no weight decay); an alpha learning rate of 3e-3, 10x DARTS's (about 300 alpha steps
-instead of DARTS's ~20,000). That is 20,000 images seen and about 4 CPU minutes per seed
+no weight decay); an alpha learning rate of 3e-3, 10x DARTS's (160 alpha steps
+instead of DARTS's ~20,000). That is 12,000 images seen and about 3 CPU minutes per seed
 on one thread. Which cell wins the proxy can differ from which would win at the bench's
 size; that is part of what the result measures.
 
@@ -71,7 +71,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .architect import Architect
-from .bench import BENCH_EDGES, BENCH_OPS, NUM_ARCHS, SpikeNASBench, codes_to_arch_id, \
+from .bench import BENCH_EDGES, BENCH_OPS, SpikeNASBench, arch_id_to_codes, codes_to_arch_id, \
     genotype_from_arch_id
 from .bench_rank import BENCH_CHANNELS, NETWORKS
 from .darts import MixedOp
@@ -79,8 +79,9 @@ from .ops import op_step
 from .profiles import seed_everything
 from .snasnet import SNASNET_NEURON, SNASNet, init_weights
 
-__all__ = ["BenchEdge", "BenchSupernet", "BenchDartsConfig", "derive_arch_id",
+__all__ = ["BenchEdge", "BenchSupernet", "BenchDartsConfig", "bench_body", "derive_arch_id",
            "search_images", "search_bench_darts", "judge_arch", "summarize_seeds",
+           "space_baselines", "darts_study", "compare_with_stored", "plot_bench_darts",
            "PROXY_LABEL"]
 
 PROXY_LABEL = "CPU proxy (not the bench's training recipe)"
@@ -275,9 +276,9 @@ class BenchDartsConfig:
     width: float = 0.0625
     T: int = 5
     image_size: int = 16
-    train_images: int = 2500
-    val_images: int = 2500
-    epochs: int = 5
+    train_images: int = 2000
+    val_images: int = 2000
+    epochs: int = 4
     warmup_epochs: int = 2
     batch_size: int = 25
     lr: float = 0.1
@@ -576,17 +577,20 @@ def plot_bench_darts(result: dict, seed_index: int = 0, axes=None):
     the derived cell) and the true test accuracy of every method of the comparison
     (mean ± sd over seeds; costs in the row labels' own units, see
     :func:`compare_with_stored`). Returns the two Axes."""
-    from .viz import plot_alphas
     if axes is None:
         import matplotlib.pyplot as plt
         _, axes = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.6]})
     run = result["runs"][seed_index]
-    codes = [(result["runs"][seed_index]["derived"]["arch_id"] // 5 ** k) % 5 for k in range(6)]
-    plot_alphas(run["history"][-1]["arch_weights"], BENCH_OPS, kept=enumerate(codes),
-                ax=axes[0])
+    weights = np.asarray(run["history"][-1]["arch_weights"])          # [6 edges, 5 ops]
+    image = axes[0].imshow(weights, cmap="viridis", aspect="auto")
+    axes[0].figure.colorbar(image, ax=axes[0], label="softmax weight")
+    codes = arch_id_to_codes(run["derived"]["arch_id"])
+    axes[0].scatter(codes, range(6), c="white", s=18)                   # the derived cell
+    axes[0].set_xticks(range(len(BENCH_OPS)))
+    axes[0].set_xticklabels(BENCH_OPS, rotation=45, ha="right", fontsize="small")
+    axes[0].set_yticks(range(len(BENCH_EDGES)))
     axes[0].set_yticklabels([f"{i} \u2192 {j}" for i, j in BENCH_EDGES])
-    axes[0].set_title(f"seed {run['config']['seed']}: final softmax(alpha), {result['label']}",
-                      fontsize="small")
+    axes[0].set_title(f"seed {run['config']['seed']}: final softmax(alpha)", fontsize="small")
     rows = result["comparison"]["rows"]
     y = np.arange(len(rows))
     axes[1].errorbar([r["test_acc"]["mean"] for r in rows], y,

@@ -223,9 +223,9 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
                    help="width multiplier: C = round(128 * width) (bench: 1.0)")
     d.add_argument("--image-size", type=int, default=16, choices=(16, 32),
                    help="16: CIFAR-10 averaged over 2x2 pixels (proxy); 32: as the bench")
-    d.add_argument("--train-images", type=int, default=2500, help="images for the weights")
-    d.add_argument("--val-images", type=int, default=2500, help="images for the alphas")
-    d.add_argument("--epochs", type=int, default=5, help="passes over both halves")
+    d.add_argument("--train-images", type=int, default=2000, help="images for the weights")
+    d.add_argument("--val-images", type=int, default=2000, help="images for the alphas")
+    d.add_argument("--epochs", type=int, default=4, help="passes over both halves")
     d.add_argument("--warmup-epochs", type=int, default=2,
                    help="first epochs that train the weights only (counted in --epochs)")
     d.add_argument("--lr", type=float, default=0.1, help="SGD lr of the weights (bench: 0.1)")

@@ -217,3 +217,9 @@ def test_cli_bench_darts(bench, tmp_path, monkeypatch, capsys):
     methods = [row["method"] for row in saved["comparison"]["rows"]]
     assert any(m.startswith("evolution search") for m in methods)
     assert any(m.startswith("SNASNet score") for m in methods)
+    import matplotlib
+    matplotlib.use("Agg")
+    from snnlab.bench_darts import plot_bench_darts
+    alphas_ax, methods_ax = plot_bench_darts(saved)
+    assert len(methods_ax.get_yticklabels()) == len(saved["comparison"]["rows"])
+    assert [t.get_text() for t in alphas_ax.get_yticklabels()][0] == "0 \u2192 1"
