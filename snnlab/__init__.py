@@ -12,6 +12,7 @@ calls. The submodules are small and each holds one idea:
     data        digits (embedded default), CIFAR-10/100
     train       fit / evaluate with checkpoints and resume
     profiles    tiny / colab / paper settings, seed_everything
+    search      every search method: registry, SearchResult, run loop, Pareto front
     viz         plots for the book
 
 Example:
@@ -20,6 +21,7 @@ Example:
     torch.Size([3, 1, 2])
 """
 from . import data, encoding, layers, models, monitor, neurons, profiles, surrogates, train, viz
+from . import search
 from .data import DataBundle, load_cifar, load_dataset, load_digits, make_loaders
 from .encoding import direct, latency, rate
 from .layers import SpikingConvBlock, TimeDistributed
@@ -33,8 +35,8 @@ from .train import TrainConfig, default_device, evaluate, fit, load_checkpoint, 
 __version__ = "0.1.0"
 
 __all__ = [
-    "data", "encoding", "layers", "models", "monitor", "neurons", "profiles", "surrogates",
-    "train", "viz",
+    "data", "encoding", "layers", "models", "monitor", "neurons", "profiles", "search",
+    "surrogates", "train", "viz",
     "DataBundle", "load_cifar", "load_dataset", "load_digits", "make_loaders",
     "direct", "latency", "rate",
     "SpikingConvBlock", "TimeDistributed", "SpikingCNN",

@@ -10,12 +10,13 @@ Commands:
       python -m snnlab train --model baseline --profile colab --download --out r.json
       python -m snnlab train --genotype result.json --profile tiny   # a searched cell
 
-* ``search snasnet``: SNASNet's training-free search (random, as in the paper, or
-  evolution) over the Fw or Bw cell space; writes the
-  :class:`~snnlab.trainfree.SearchResult` (ranking, best cell, settings,
-  provenance) to ``--out`` and prints a short JSON summary::
+* ``search METHOD``: any search of the registry (:mod:`snnlab.search`; ``search
+  --list`` lists them): SNASNet's training-free search, DARTS, MA-DARTS, SpikeDHS.
+  Writes the one :class:`~snnlab.search.SearchResult` format to ``--out`` and
+  prints a short JSON summary (:mod:`snnlab.cli_search`)::
 
       python -m snnlab search snasnet --space bw --candidates 100 --profile tiny --out r.json
+      python -m snnlab search darts --epochs 2 --set seed=1 --out darts.json
 
 The CLI only parses arguments and builds the library's dataclasses
 (:class:`~snnlab.profiles.Profile`, :class:`~snnlab.train.TrainConfig`); library
@@ -23,9 +24,9 @@ code never sees an argparse namespace.
 
 Extension points: a new command is a function ``add(subparsers)`` appended to
 :data:`COMMANDS` that registers a subparser with ``set_defaults(run=...)``; a new
-search method is a function ``add(methods)`` appended to :data:`SEARCHES` that
-registers its parser under ``search`` the same way (as ``snasnet`` does); a new
-``--model`` is a builder ``(profile, bundle) -> nn.Module`` added to :data:`MODELS`.
+search method is a :class:`snnlab.search.SearchMethod` given to
+:func:`snnlab.search.register_search` (its flags come with it); a new ``--model`` is
+a builder ``(profile, bundle) -> nn.Module`` added to :data:`MODELS`.
 """
 from __future__ import annotations
 
@@ -35,13 +36,9 @@ import json
 import logging
 import math
 import os
-import platform
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -51,13 +48,11 @@ from torch import nn
 from .data import DataBundle, load_dataset, make_loaders
 from .models import SpikingCNN
 from .cli_bench import add_bench
-from .cli_search import (add_search_darts, add_search_madarts, add_search_spikedhs,
-                         build_searched_model, read_search_result)
-from .profiles import PROFILES, Profile, get_profile, seed_everything, training_recipe
-from .train import TrainConfig, evaluate, fit, resolve_device, snnlab_version
+from .cli_common import add_resume_arguments, add_run_arguments, provenance
+from .profiles import Profile, get_profile, seed_everything, training_recipe
+from .train import TrainConfig, evaluate, fit, resolve_device
 
-__all__ = ["main", "build_parser", "MODELS", "COMMANDS", "SEARCHES", "build_baseline",
-           "load_genotype"]
+__all__ = ["main", "build_parser", "MODELS", "COMMANDS", "build_baseline", "load_genotype"]
 
 
 def build_baseline(profile: Profile, bundle: DataBundle) -> nn.Module:
@@ -99,26 +94,8 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
 
 
 def _provenance(args: argparse.Namespace, device: torch.device) -> dict:
-    """How a result was made: device, machine, versions, commit, the exact command, the date (UTC)."""
-    return {
-        "device": str(device),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cpu_threads": torch.get_num_threads(),
-        "snnlab_version": snnlab_version(),
-        "torch_version": str(torch.__version__),
-        "commit": _git_commit(),
-        "command": "python -m snnlab " + shlex.join(args.argv),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _git_commit() -> str:
-    """The short commit of the source tree snnlab runs from ('unknown' outside git)."""
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    """How a result was made (:func:`snnlab.cli_common.provenance` of the command line)."""
+    return provenance(args.argv, device)
 
 
 def load_genotype(source: str):
@@ -151,18 +128,22 @@ def load_genotype(source: str):
 def _run_train(args: argparse.Namespace) -> int:
     """``train``: build the run's dataclasses from ``args``, fit, evaluate on test, report."""
     t0 = time.perf_counter()
+    from .cli_search import read_search_result
+    from .search import get_search
     profile = get_profile(args.profile)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed),
                                    ("batch_size", args.batch_size)) if v is not None}
     profile = dataclasses.replace(profile, **overrides)
     device = resolve_device(args.device)       # None: cuda if available, else cpu
     searched = read_search_result(Path(args.genotype)) if args.genotype is not None else None
-    # a found darts / madarts / spikedhs network retrains with its method's recipe
-    recipe = searched["method"] if searched is not None else "baseline"
+    # a found network retrains with its search method's recipe (the registry says which)
+    method = get_search(searched.method) if searched is not None else None
+    recipe = method.recipe if method is not None else "baseline"
     settings = training_recipe(profile, recipe)
     epochs = args.epochs if args.epochs is not None else settings["epochs"]
     batch_size = args.batch_size if args.batch_size is not None else settings["batch_size"]
-    config = TrainConfig.from_profile(profile, recipe, epochs=epochs)
+    retrain = method.retrain_overrides(profile) if method and method.retrain_overrides else {}
+    config = TrainConfig.from_profile(profile, recipe, epochs=epochs, **retrain)
     if args.genotype is not None and searched is None:   # a bad genotype fails before loading data
         genotype, source = load_genotype(args.genotype)
         config = TrainConfig.from_profile(profile, epochs=epochs, lr=profile.snasnet.lr)
@@ -173,10 +154,12 @@ def _run_train(args: argparse.Namespace) -> int:
     loaders = make_loaders(bundle, batch_size=batch_size, seed=profile.seed,
                            num_workers=profile.num_workers)
     extra = {}
-    if searched is not None:                  # a darts / madarts / spikedhs result
-        model_name = searched["method"]
-        model = build_searched_model(searched, profile, bundle, auxiliary=config.aux_weight > 0)
-        extra = {"genotype_dict": searched["genotype"], "genotype_source": args.genotype}
+    if searched is not None:                  # a result of any registered search
+        model_name = searched.method
+        model = method.build_network(searched, profile, bundle, auxiliary=config.aux_weight > 0)
+        found = searched.best_genotype()
+        extra = {"genotype": getattr(found, "to_string", found.__str__)(),
+                 "genotype_dict": searched.best, "genotype_source": args.genotype}
     elif args.genotype is not None:
         from .snasnet import build_snasnet
         model_name = "snasnet"
@@ -232,125 +215,20 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                         "spikedhs network retrains with its method's recipe (see "
                         "snnlab.profiles.training_recipe); SNASNet cells train with the "
                         "profile's snasnet.lr")
-    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                   help="run settings (default: $SNNLAB_PROFILE, else tiny)")
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     p.add_argument("--batch-size", type=int, default=None,
                    help="override the profile's batch size")
-    p.add_argument("--seed", type=int, default=None, help="override the profile's seed")
-    p.add_argument("--data-root", default=None,
-                   help="folder holding the datasets (default: $SNNLAB_DATA, else ./data)")
-    p.add_argument("--download", action="store_true",
-                   help="download CIFAR from the official site if it is missing")
-    p.add_argument("--device", default=None,
-                   help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
-    p.add_argument("--checkpoint", default=None,
-                   help="checkpoint file, written atomically after every epoch")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run saved in --checkpoint (same settings)")
+    add_run_arguments(p)
+    add_resume_arguments(p, "run")
     p.add_argument("--out", default=None, help="also write the JSON summary to this file")
     p.set_defaults(run=_run_train)
 
 
-def _run_search_snasnet(args: argparse.Namespace) -> int:
-    """``search snasnet``: score random or evolved cells without training, keep the best."""
-    from .snasnet import SNASNetSpace, build_snasnet
-    from .trainfree import evolutionary_search, random_search, sample_batches
-
-    profile = get_profile(args.profile)
-    if args.seed is not None:
-        profile = dataclasses.replace(profile, seed=args.seed)
-    device = resolve_device(args.device)
-    candidates = args.candidates if args.candidates is not None else profile.snasnet.candidates
-    batch_size = (args.batch_size if args.batch_size is not None
-                  else profile.snasnet.score_batch_size)
-    space = SNASNetSpace(kind=args.space)
-    bundle = load_dataset(profile.dataset, root=args.data_root, download=args.download,
-                          seed=profile.seed)
-    batches = sample_batches(bundle.train, batches=args.batches, batch_size=batch_size,
-                             seed=profile.seed)
-    search_kwargs = dict(seed=profile.seed, progress=None, kernel=args.kernel, mode=args.mode,
-                         reset_between_batches=not args.no_reset, device=device)
-    build = lambda genotype: build_snasnet(genotype, profile, bundle)   # noqa: E731
-    if args.method == "evolution":
-        result = evolutionary_search(space, build, batches, candidates,
-                                     population=args.population,
-                                     sample_size=args.sample_size, **search_kwargs)
-    else:
-        result = random_search(space, build, batches, candidates, **search_kwargs)
-    result = dataclasses.replace(result, provenance=_provenance(args, device), settings={
-        **result.settings, "profile": profile.name, "dataset": profile.dataset,
-        "profile_settings": profile.to_dict()})
-    if args.out is not None:
-        result.save(args.out)
-
-    def cell(entry: dict) -> str:
-        from .snasnet import CellGenotype
-        return CellGenotype.from_dict(entry["genotype"]).to_string()
-
-    summary = {
-        "method": result.method, "space": args.space, "profile": profile.name,
-        "candidates": result.candidates, "draws": result.draws,
-        "best": cell(result.ranking[0]), "best_score": result.best_score,
-        "top": [{"genotype": cell(e), "score": e["score"]} for e in result.ranking[:5]],
-        "seconds": result.seconds, "candidates_per_second": result.candidates / result.seconds,
-        "kernel": args.kernel, "mode": args.mode, "reset_between_batches": not args.no_reset,
-        "device": str(device), "out": args.out,
-    }
-    print(json.dumps(summary, indent=2))
-    return 0
-
-
-def _add_search_snasnet(methods: argparse._SubParsersAction) -> None:
-    s = methods.add_parser(
-        "snasnet", help="SNASNet: score untrained cells by their spike patterns",
-        description="SNASNet training-free search (Kim et al., ECCV 2022): score untrained "
-                    "cells with the sparsity-aware Hamming kernel of their spikes, keep the "
-                    "best. Prints a JSON summary; --out writes the full ranking.")
-    s.add_argument("--space", choices=("fw", "bw"), default="fw",
-                   help="fw: forward cells only (5^6); bw: also backward (feedback) edges")
-    s.add_argument("--candidates", type=int, default=None,
-                   help="distinct cells to score (default: the profile's; paper: 5000)")
-    s.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                   help="run settings (default: $SNNLAB_PROFILE, else tiny)")
-    s.add_argument("--method", choices=("random", "evolution"), default="random",
-                   help="random (the paper's) or regularized evolution (default: random)")
-    s.add_argument("--population", type=int, default=20, help="evolution: population size")
-    s.add_argument("--sample-size", type=int, default=5, help="evolution: tournament size")
-    s.add_argument("--kernel", choices=("sahd", "hamming"), default="sahd",
-                   help="sahd: the paper's sparsity-aware kernel; hamming: plain NASWOT")
-    s.add_argument("--mode", choices=("train", "eval"), default="train",
-                   help="BN/dropout mode while scoring (default: train, as the official code)")
-    s.add_argument("--no-reset", action="store_true",
-                   help="carry membranes from one scoring batch to the next, as the "
-                        "official code does (default: every batch starts from rest)")
-    s.add_argument("--batches", type=int, default=2,
-                   help="scoring batches per candidate (default and official: 2)")
-    s.add_argument("--batch-size", type=int, default=None,
-                   help="images per scoring batch (default: the profile's; official: 256)")
-    s.add_argument("--seed", type=int, default=None,
-                   help="seed of the draws, batches and weights (default: the profile's)")
-    s.add_argument("--data-root", default=None,
-                   help="folder holding the datasets (default: $SNNLAB_DATA, else ./data)")
-    s.add_argument("--download", action="store_true",
-                   help="download CIFAR from the official site if it is missing")
-    s.add_argument("--device", default=None,
-                   help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
-    s.add_argument("--out", default=None, help="write the SearchResult JSON to this file")
-    s.set_defaults(run=_run_search_snasnet)
-
-
-# Each entry registers one method under `search` (its parser sets run=...).
-SEARCHES: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_search_snasnet, add_search_darts, add_search_madarts, add_search_spikedhs]
-
-
 def _add_search(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("search", help="search an architecture (snasnet: training-free)",
-                              description="Architecture search; pick a method.")
-    methods = p.add_subparsers(dest="search_method", metavar="method")
-    for add in SEARCHES:
-        add(methods)
+    """``search``: built from the search registry by :mod:`snnlab.cli_search` (imported here,
+    when the parser is built, so neither CLI module imports the other at import time)."""
+    from .cli_search import add_search
+    add_search(subparsers)
 
 
 # Each entry registers one subcommand.

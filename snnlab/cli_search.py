@@ -1,154 +1,152 @@
-"""The differentiable searches on the command line: ``search darts|madarts|spikedhs``.
+"""``python -m snnlab search``: every registered search on the command line.
 
-Each subcommand builds the run from a profile, calls the library's one entry point
-(:func:`snnlab.darts_search.run_darts_search`, :func:`snnlab.madarts.madarts_search`,
-:func:`snnlab.spikedhs_search.run_spikedhs_search`), writes the full result (history
-included) with ``--out`` and prints a short JSON summary. ``python -m snnlab train
---genotype RESULT.json`` retrains what any of them found (:func:`build_searched_model`).
+The parser is built from :data:`snnlab.search.SEARCH_METHODS`: ``search --list``
+lists the methods, ``search METHOD --help`` shows a method's own flags (from its
+registry entry) and the common ones, ``--set FIELD=VALUE`` sets any field of the
+method's config. Every method writes the one
+:class:`~snnlab.search.SearchResult` format with ``--out`` and prints a short JSON
+summary; ``python -m snnlab train --genotype RESULT.json`` retrains what any of
+them found (:func:`build_searched_model`, through the registry's ``build_network``).
+
+This module imports :mod:`snnlab.cli_common`, never :mod:`snnlab.cli`.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import ast
 import json
+import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Optional
 
 from torch import nn
 
-from .data import load_dataset
-from .profiles import PROFILES, get_profile
-from .train import resolve_device
+from .cli_common import add_resume_arguments, add_run_arguments, load_run, provenance
+from .safeio import write_or_fallback
+from .search import SearchResult, get_search, search_names
 
-__all__ = ["DIFFERENTIABLE_SEARCHES", "read_search_result", "build_searched_model"]
-
-DIFFERENTIABLE_SEARCHES = ("darts", "madarts", "spikedhs")
+__all__ = ["add_search", "read_search_result", "build_searched_model", "parse_setting"]
 
 
-def read_search_result(path: Path) -> Optional[dict]:
-    """The result dict of a differentiable search written with ``--out``, else None."""
+def read_search_result(path: Path) -> Optional[SearchResult]:
+    """The :class:`~snnlab.search.SearchResult` in ``path`` (any method, this release's
+    format or an earlier one), or None when the file is missing or holds something else."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return SearchResult.load(path)
+    except (OSError, ValueError, TypeError, KeyError):
         return None
-    if isinstance(data, dict) and data.get("method") in DIFFERENTIABLE_SEARCHES and "genotype" in data:
-        return data
-    return None
 
 
-def build_searched_model(result: dict, profile, bundle, auxiliary: bool = False) -> nn.Module:
-    """The network to retrain from a darts/madarts/spikedhs result, sized by ``profile``.
-
-    DARTS cells get ``darts_eval_layers``/``darts_eval_channels``, MA-DARTS cells
-    ``madarts_eval_layers``/``madarts_eval_channels`` (as chapter 5), SpikeDHS
-    ``spikedhs_retrain_filters``. ``auxiliary`` adds the auxiliary head that a recipe
-    with ``aux_weight > 0`` trains.
-    """
-    method = result["method"]
-    if method == "spikedhs":
-        from .spikedhs_search import build_spikedhs_network
-        return build_spikedhs_network(result, profile, bundle, auxiliary=auxiliary)
-    from .darts import build_darts_network
-    from .genotypes import Genotype
-    genotype = Genotype.from_dict(result["genotype"])
-    config = result.get("config", {})
-    if method == "madarts":
-        profile = dataclasses.replace(profile, darts_eval_layers=profile.madarts_eval_layers,
-                                      darts_eval_channels=profile.madarts_eval_channels)
-    return build_darts_network(genotype, profile, bundle,
-                               attention=config.get("attention", "none"),
-                               attention_placement=config.get("attention_placement",
-                                                              "cell_output"),
-                               auxiliary=auxiliary)
+def build_searched_model(result: Any, profile, bundle, auxiliary: bool = False) -> nn.Module:
+    """The network to retrain from a search result, sized by ``profile``: the registry's
+    ``build_network`` of ``result.method`` (a result dict is read with ``from_dict``)."""
+    if isinstance(result, dict):
+        result = SearchResult.from_dict(result)
+    return get_search(result.method).build_network(result, profile, bundle, auxiliary=auxiliary)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                        help="run settings (default: $SNNLAB_PROFILE, else tiny)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the search epochs")
-    parser.add_argument("--seed", type=int, default=None, help="override the profile's seed")
-    parser.add_argument("--data-root", default=None,
-                        help="folder holding the datasets (default: $SNNLAB_DATA, else ./data)")
-    parser.add_argument("--download", action="store_true",
-                        help="download CIFAR from the official site if it is missing")
-    parser.add_argument("--device", default=None,
-                        help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
-    parser.add_argument("--checkpoint", default=None,
-                        help="search checkpoint, written atomically after every epoch")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the search saved in --checkpoint (same settings)")
-    parser.add_argument("--out", default=None,
-                        help="write the full result (history, genotype, provenance) here")
+def parse_setting(text: str, fields: dict) -> tuple:
+    """``"FIELD=VALUE"`` -> ``(field, value)``; the value as a Python literal (``3``,
+    ``0.1``, ``True``, ``None``, ``(0.5, 0.999)``), else as a string."""
+    name, sep, raw = text.partition("=")
+    if not sep or name not in fields:
+        raise argparse.ArgumentTypeError(f"--set takes FIELD=VALUE with FIELD one of "
+                                         f"{sorted(fields)}; got {text!r}.")
+    try:
+        return name, ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return name, raw
 
 
-def _run(args: argparse.Namespace, search: Callable[..., dict], **switches) -> int:
-    """Load the profile's data, run ``search``, stamp provenance, print a summary."""
-    from .cli import _provenance, _write_json_atomic    # the one provenance rule
-    profile = get_profile(args.profile)
-    if args.seed is not None:
-        profile = dataclasses.replace(profile, seed=args.seed)
-    device = resolve_device(args.device)
-    bundle = load_dataset(profile.dataset, root=args.data_root, download=args.download,
-                          seed=profile.seed, val_fraction=profile.val_fraction)
-    result = search(profile, bundle, epochs=args.epochs, device=device,
-                    checkpoint=args.checkpoint, resume=args.resume, **switches)
-    result["provenance"] = _provenance(args, device)
+def _summary(method, result: SearchResult, args: argparse.Namespace) -> dict:
+    """The JSON printed on stdout: what was found and what it cost (the file has the rest)."""
+    out = {"method": result.method, "profile": result.provenance.get("profile"),
+           "genotype": result.best, "metrics": result.metrics, "cost": result.cost,
+           "seconds": result.seconds, "device": result.provenance.get("device"), "out": args.out,
+           "retrain": f"python -m snnlab train --genotype {args.out or 'RESULT.json'}"}
+    if method.differentiable:
+        last = result.history[-1] if result.history else {}
+        out.update(epochs=len(result.history), val_acc=last.get("val_acc"),
+                   val_nos=last.get("val_nos", last.get("nos")))
+    else:                                 # the training-free search's summary, as before
+        from .snasnet import CellGenotype
+        cell = lambda g: CellGenotype.from_dict(g).to_string()           # noqa: E731
+        c = result.config
+        space = c["space"]["kind"] if isinstance(c["space"], dict) else c["space"]
+        out.update(search="snasnet", method=c["strategy"], space=space,
+                   candidates=result.candidates, draws=result.draws, best=cell(result.best),
+                   best_score=result.best_score,
+                   top=[{"genotype": cell(e["genotype"]), "score": e["score"]}
+                        for e in result.ranking[:5]],
+                   candidates_per_second=result.candidates / result.seconds,
+                   kernel=c["kernel"], mode=c["mode"],
+                   reset_between_batches=c["reset_between_batches"])
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Build the method's config from the profile and the flags, search, report, write."""
+    method = get_search(args.search_method)
+    overrides = method.overrides(args) if method.overrides is not None else {}
+    if getattr(args, "epochs", None) is not None:
+        overrides["epochs"] = args.epochs
+    overrides.update(dict(args.set or []))
+    profile, device, bundle = load_run(args)
+    config = method.config(profile, **overrides)
+    kwargs = {"checkpoint": args.checkpoint, "resume": args.resume} if method.resumable else {}
+    result = method.search(config, bundle, device=device, **kwargs)
+    result = result.replace(provenance={**result.provenance, "profile": profile.name,
+                                        "dataset": profile.dataset,
+                                        **provenance(args.argv, device)})
+    print(json.dumps(_summary(method, result, args), indent=2))
     if args.out is not None:
-        _write_json_atomic(Path(args.out), result)
-    last = result["history"][-1]
-    print(json.dumps({
-        "method": result["method"], "profile": profile.name, "genotype": result["genotype"],
-        "epochs": len(result["history"]), "val_acc": last.get("val_acc"),
-        "val_nos": last.get("val_nos"), "seconds": result["seconds"], "device": str(device),
-        "out": args.out,
-        "retrain": f"python -m snnlab train --genotype {args.out or 'RESULT.json'}",
-    }, indent=2))
+        write_or_fallback(args.out, result.save, "--out")
     return 0
 
 
-def _run_darts(args: argparse.Namespace) -> int:
-    from .darts_search import run_darts_search
-    return _run(args, run_darts_search, order=args.order)
+def _list(args: argparse.Namespace) -> int:
+    """``search --list``: one line per registered method."""
+    for name in search_names():
+        print(f"{name:12s} {get_search(name).summary}")
+    return 0
 
 
-def _run_madarts(args: argparse.Namespace) -> int:
-    from .madarts import madarts_search
-    return _run(args, madarts_search, order=args.order, attention=args.attention,
-                placement=args.placement)
+def _add_method(methods: argparse._SubParsersAction, name: str) -> None:
+    method = get_search(name)
+    p = methods.add_parser(name, help=method.summary,
+                           description=method.description or method.summary)
+    if method.add_arguments is not None:
+        method.add_arguments(p)
+    add_run_arguments(p)
+    fields = method.config_fields()
+    if "epochs" in fields:
+        p.add_argument("--epochs", type=int, default=None, help="override the search epochs")
+    if method.resumable:
+        add_resume_arguments(p, "search")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   type=lambda text: parse_setting(text, fields),
+                   help=f"set any {method.config_cls.__name__} field, e.g. --set seed=3 "
+                        "(repeatable)")
+    p.add_argument("--out", default=None,
+                   help="write the SearchResult (genotype, history, cost, provenance) here")
+    p.set_defaults(run=_run)
 
 
-def _run_spikedhs(args: argparse.Namespace) -> int:
-    from .spikedhs_search import run_spikedhs_search
-    return _run(args, run_spikedhs_search, dgs=args.dgs, temporal=args.temporal)
+def add_search(subparsers: argparse._SubParsersAction) -> None:
+    """The ``search`` command: ``--list`` and one subcommand per registered method."""
+    p = subparsers.add_parser("search", help="search an architecture (search --list: methods)",
+                              description="Architecture search; pick a method "
+                                          "(search --list shows them).")
+    p.add_argument("--list", action="store_true", help="list the registered search methods")
+    p.set_defaults(run=run_list_or_help, list_parser=p)
+    methods = p.add_subparsers(dest="search_method", metavar="method")
+    for name in search_names():
+        _add_method(methods, name)
 
 
-def add_search_darts(methods: argparse._SubParsersAction) -> None:
-    p = methods.add_parser("darts", help="spiking DARTS: differentiable cell search",
-                           description="Spiking DARTS (Liu et al., ICLR 2019, with LIF nodes).")
-    p.add_argument("--order", type=int, choices=(1, 2), default=1,
-                   help="1: first-order architect; 2: second order (virtual step + HVP)")
-    _common(p)
-    p.set_defaults(run=_run_darts)
-
-
-def add_search_madarts(methods: argparse._SubParsersAction) -> None:
-    from .attention import ATTENTIONS, PLACEMENTS
-    p = methods.add_parser("madarts", help="MA-DARTS (our reconstruction): DARTS with attention",
-                           description="MA-DARTS (Man et al. 2024), reconstructed: spiking "
-                                       "DARTS with attention blocks; NoS per cell every epoch.")
-    p.add_argument("--order", type=int, choices=(1, 2), default=1)
-    p.add_argument("--attention", choices=sorted(ATTENTIONS), default="eca")
-    p.add_argument("--placement", choices=sorted(PLACEMENTS), default="cell_output")
-    _common(p)
-    p.set_defaults(run=_run_madarts)
-
-
-def add_search_spikedhs(methods: argparse._SubParsersAction) -> None:
-    p = methods.add_parser("spikedhs", help="SpikeDHS: cell + layer-path search (+DGS, +time)",
-                           description="SpikeDHS (Che et al., NeurIPS 2022): hierarchical "
-                                       "search; --dgs searches the surrogate sharpness b, "
-                                       "--temporal the time constants (our reconstruction).")
-    p.add_argument("--dgs", action="store_true", help="search Dspike's b per stage (DGS)")
-    p.add_argument("--temporal", action="store_true", help="search time constants per stage")
-    _common(p)
-    p.set_defaults(run=_run_spikedhs)
+def run_list_or_help(args: argparse.Namespace) -> int:
+    """``search`` without a method: the list with ``--list``, else the help (status 2)."""
+    if getattr(args, "list", False):
+        return _list(args)
+    args.list_parser.print_help(sys.stderr)
+    return 2

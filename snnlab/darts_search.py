@@ -51,12 +51,13 @@ from .darts import DARTS_NEURON, DARTS_SNN_OPS, SearchNetwork, cell_key, lif_vie
 from .genotypes import Genotype
 from .monitor import SpikeMonitor
 from .ops import check_op_names
-from .profiles import Profile, seed_everything
-from .search.config import check, check_fields, config_from_profile, is_int, settings_of
+from .profiles import Profile
+from .search.config import check, check_fields, config_from_profile, settings_of
 from .search.provenance import run_provenance
-from .search.loop import (BilevelSearch, SearchLoaders, alternating_epoch, jsonable,
-                          make_search_loaders, run_bilevel, unshuffled)
-from .search.result import SearchResult, differentiable_result
+from .search.loop import (BilevelConfig, BilevelSearch, SearchLoaders, alternating_epoch,
+                          jsonable, make_search_loaders, prepare_search, run_bilevel,
+                          unshuffled)
+from .search.result import SearchResult, differentiable_result, given, run_as_dict
 from .train import read_checkpoint, resolve_device, save_checkpoint
 
 __all__ = ["DartsConfig", "SearchLoaders", "make_search_loaders", "build_search_network",
@@ -69,29 +70,24 @@ _CHECKPOINT_FORMAT = "snnlab-darts-search-1"
 
 
 @dataclass(frozen=True)
-class DartsConfig:
+class DartsConfig(BilevelConfig):
     """Settings of one spiking DARTS search (``dataclasses.asdict`` goes into checkpoints).
 
     Supernet: ``layers`` cells of ``steps`` nodes over ``ops``, ``C`` node channels,
     ``T`` time steps, LIF ``tau``/``threshold``, BN ``affine`` (DARTS: off),
     ``attention``/``attention_placement`` (names of :mod:`snnlab.attention`, MA-DARTS).
-    Data: ``batch_size``; ``train_portion`` of the images train the weights, the
-    rest the alphas (DARTS: 0.5); ``max_images`` caps the images used (None: all).
-    Weights: SGD ``lr`` cosine to ``lr_min``, ``momentum``, ``weight_decay``, gradient
-    norm clipped to ``grad_clip`` (DARTS: 0.025, 0.001, 0.9, 3e-4, 5).
-    Alphas: Adam ``arch_lr``, ``arch_betas``, ``arch_weight_decay`` (DARTS: 3e-4,
-    (0.5, 0.999), 1e-3); ``order`` 1 or 2; ``xi`` the virtual step (None: the current
-    weight lr, as DARTS); ``arch_warmup`` epochs of weight steps only before the
-    alphas move (PC-DARTS uses 15; DARTS 0).
+    Data, weights, alphas, seed: the fields of
+    :class:`~snnlab.search.loop.BilevelConfig`, with DARTS's defaults (SGD 0.025 to
+    0.001, momentum 0.9, weight decay 3e-4, clip 5; Adam 3e-4, (0.5, 0.999), 1e-3;
+    ``arch_warmup`` 0, PC-DARTS uses 15). ``order`` 1 or 2; ``xi`` the virtual step
+    (None: the current weight lr, as DARTS).
     Remedies: ``max_skips`` (P-DARTS cap), ``early_stop_skips`` (DARTS+),
     ``aux_skip`` (DARTS- initial beta; 0 = off).
     Logging: ``eval_batches`` of the alpha half measured per epoch (None: all), in
     a fixed order (the first batches of the half in dataset order; see
     :func:`darts_search`).
-    ``seed``: seeds the split, the loaders and (fresh runs) every RNG.
     """
 
-    epochs: int = 50
     layers: int = 8
     C: int = 16
     T: int = 2                      # MA-DARTS reports T = 2 (secondary source)
@@ -102,44 +98,22 @@ class DartsConfig:
     affine: bool = False            # DARTS A.1.1: no BN affine parameters in search
     attention: str = "none"
     attention_placement: str = "cell_output"
-    batch_size: int = 64
-    train_portion: float = 0.5
-    max_images: Optional[int] = None
-    lr: float = 0.025
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    grad_clip: float = 5.0
-    arch_lr: float = 3e-4
-    arch_betas: Tuple[float, float] = (0.5, 0.999)
-    arch_weight_decay: float = 1e-3
     order: int = 1
     xi: Optional[float] = None
-    arch_warmup: int = 0
     max_skips: Optional[int] = None
     early_stop_skips: Optional[int] = None
     aux_skip: float = 0.0
     eval_batches: Optional[int] = None
-    seed: int = 0
-    num_workers: int = 0
-    checkpoint_every: int = 1
 
     def __post_init__(self) -> None:
-        check_fields(self, positive=("epochs", "layers", "C", "T", "steps", "batch_size",
-                                     "checkpoint_every"),
+        super().__post_init__()
+        check_fields(self, positive=("layers", "C", "T", "steps"),
                      optional_at_least={"max_skips": 0, "early_stop_skips": 0,
                                         "max_images": 2, "eval_batches": 2})
         object.__setattr__(self, "ops", check_op_names(self.ops))
-        object.__setattr__(self, "arch_betas", tuple(self.arch_betas))
         check(self, self.order in ORDERS, "order", "1 (first order) or 2 (second order)")
-        check(self, 0.0 < self.train_portion < 1.0, "train_portion", "in (0, 1)")
-        check(self, self.lr > 0 and 0 <= self.lr_min <= self.lr, "lr_min", "in [0, lr]")
-        check(self, self.arch_lr > 0, "arch_lr", "> 0")
-        check(self, self.grad_clip > 0, "grad_clip", "> 0")
         check(self, self.tau >= 1, "tau", ">= 1")
         check(self, self.xi is None or self.xi >= 0, "xi", "None (the weight lr) or >= 0")
-        check(self, is_int(self.arch_warmup) and 0 <= self.arch_warmup, "arch_warmup",
-              "an int >= 0")
         check(self, self.aux_skip >= 0, "aux_skip", ">= 0 (0 turns DARTS- off)")
 
     @classmethod
@@ -417,11 +391,7 @@ def run_darts(config: DartsConfig, bundle, device: Union[str, torch.device, None
         :class:`~snnlab.genotypes.Genotype`, ``history`` the epochs of
         :func:`darts_search`, ``metrics`` the last epoch's val accuracy and NoS.
     """
-    device = resolve_device(device)
-    seed_everything(config.seed)                  # the supernet's initial weights and alphas
-    loaders = make_search_loaders(bundle, config.batch_size, config.seed, config.train_portion,
-                                  config.max_images, config.num_workers)
-    model = build_search_network(config, bundle)
+    device, loaders, model = prepare_search(config, bundle, build_search_network, device)
     t0 = time.perf_counter()
     history = darts_search(model, loaders.train, loaders.val, config, device, checkpoint, resume,
                            progress)
@@ -451,17 +421,11 @@ def run_darts_search(profile: Profile, bundle, order: int = 1, attention: str = 
         "genotype", "history", "seconds", "device", "snnlab_version", "torch_version"}``;
         ``genotype`` is the last epoch's (``Genotype.from_dict(result["genotype"])``).
     """
-    fields = dict(order=order, attention=attention, attention_placement=attention_placement)
-    if epochs is not None:
-        fields["epochs"] = epochs
-    if seed is not None:
-        fields["seed"] = seed
-    config = DartsConfig.from_profile(profile, **{**fields, **overrides})
-    result = run_darts(config, bundle, device, checkpoint, resume, progress)
-    result = result.replace(provenance={**result.provenance, "profile": profile.name})
-    if out is not None:
-        result.save(out)
-    return result.to_legacy_dict()
+    config = DartsConfig.from_profile(profile, **{
+        **dict(order=order, attention=attention, attention_placement=attention_placement),
+        **given(epochs=epochs, seed=seed), **overrides})
+    return run_as_dict(run_darts, config, profile, bundle, out, device=device,
+                       checkpoint=checkpoint, resume=resume, progress=progress)
 
 
 def load_search_result(path: Union[str, os.PathLike]) -> dict:

@@ -119,7 +119,9 @@ def run_snasnet(config: SNASNetSearchConfig, bundle,
         progress: ``tqdm.auto`` bar; None follows ``$SNNLAB_PROGRESS`` / the terminal.
     Returns:
         a :class:`~snnlab.search.result.SearchResult` with ``method="snasnet"``;
-        ``history`` holds every candidate in scoring order, ``ranking`` best first.
+        ``history`` holds every candidate in scoring order, ``ranking`` best first;
+        ``config`` the config's fields, ``config["space"]`` the space's facts
+        (``{"type", "kind", "ops", "size", ...}``).
     """
     from .snasnet import SNASNetSpace
     from .trainfree import evolutionary_search, random_search, sample_batches
@@ -140,8 +142,9 @@ def run_snasnet(config: SNASNetSearchConfig, bundle,
                                      sample_size=config.sample_size, **kwargs)
     else:
         result = random_search(space, build, batches, config.candidates, **kwargs)
+    # the config's fields, with "space" as the space's facts (type, kind, ops, size)
     return result.replace(
-        config={**result.config, **dataclasses.asdict(config)},
+        config={**dataclasses.asdict(config), **result.config},
         provenance={"dataset": getattr(bundle, "name", None), **result.provenance})
 
 

@@ -39,19 +39,19 @@ from torch import nn
 from .dgs import DEFAULT_B_RANGE, DEFAULT_DELTAS, DGSState
 from .monitor import SpikeMonitor
 from .ops import check_op_names
-from .profiles import Profile, seed_everything
-from .search.config import check, check_fields, config_from_profile, is_int, settings_of
+from .profiles import Profile
+from .search.config import check, check_fields, config_from_profile, settings_of
 from .search.provenance import run_provenance
-from .search.loop import (BilevelSearch, alternating_epoch, finite_loss, jsonable,
-                          make_search_loaders, run_bilevel)
-from .search.result import SearchResult, differentiable_result
+from .search.loop import (BilevelConfig, BilevelSearch, alternating_epoch, finite_loss,
+                          jsonable, prepare_search, run_bilevel)
+from .search.result import SearchResult, differentiable_result, given, run_as_dict
 from .spikedhs import (DOWNSAMPLE_MODES, SPIKEDHS_NEURON, SPIKEDHS_OPS, SpikeDHSGenotype,
                        SpikeDHSNetwork, SpikeDHSSupernet, spikedhs_cell_key)
 from .surrogates import Dspike
 from .temporal import (TAU_RANGE, check_tau_range, clamp_time_constants, read_time_constants,
                        tie_time_constants)
 from .trellis import greedy_path, path_log_probability
-from .train import read_checkpoint, resolve_device
+from .train import read_checkpoint
 
 __all__ = ["SpikeDHSConfig", "build_spikedhs_supernet", "measure_supernet", "spikedhs_search",
            "load_spikedhs_checkpoint", "run_spikedhs", "run_spikedhs_search", "build_spikedhs_network",
@@ -63,15 +63,14 @@ _CHECKPOINT_FORMAT = "snnlab-spikedhs-search-1"
 
 
 @dataclass(frozen=True)
-class SpikeDHSConfig:
+class SpikeDHSConfig(BilevelConfig):
     """Settings of one SpikeDHS search (defaults: the official CIFAR-10 recipe, ``search.sh``).
 
     Space: ``layers`` x ``levels`` trellis, ``filters`` F, ``T`` steps, candidate ``ops``,
     LIF ``tau``/``threshold`` and Dspike ``b`` (official 1.25 / 0.5 / 3), ``downsample``.
-    Data: ``batch_size``, ``train_portion`` (0.5), ``max_images`` (None: all).
-    Weights: SGD ``lr`` cosine to ``lr_min``, ``momentum``, ``weight_decay``, ``grad_clip``.
-    Architecture: Adam ``arch_lr``, ``arch_betas``, ``arch_weight_decay``; ``arch_warmup``
-    epochs of weight steps only.
+    Data, weights, architecture optimizer, seed: the fields of
+    :class:`~snnlab.search.loop.BilevelConfig`, with the official defaults (batch 100,
+    SGD 0.4 to 1e-3, Adam 1e-3 with betas (0.9, 0.999)).
     DGS: ``dgs`` on/off, candidate ``dgs_deltas``, clamp ``dgs_b_range``, a round every
     ``dgs_every`` epochs on ``dgs_batches`` batch pairs, probe step ``dgs_lr`` (None: the
     weight lr).
@@ -80,7 +79,6 @@ class SpikeDHSConfig:
     Logging: ``nos_batches`` of the architecture half measured per epoch (None: all).
     """
 
-    epochs: int = 50
     layers: int = 8
     levels: int = 4
     filters: int = 8
@@ -91,17 +89,10 @@ class SpikeDHSConfig:
     b: float = 3.0
     downsample: str = "max"
     batch_size: int = 100
-    train_portion: float = 0.5
-    max_images: Optional[int] = None
     lr: float = 0.4                       # search.sh (search.py's default is 0.1)
     lr_min: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    grad_clip: float = 5.0
     arch_lr: float = 1e-3
     arch_betas: Tuple[float, float] = (0.9, 0.999)
-    arch_weight_decay: float = 1e-3
-    arch_warmup: int = 0
     dgs: bool = False
     dgs_deltas: Tuple[float, ...] = DEFAULT_DELTAS
     dgs_b_range: Tuple[float, float] = DEFAULT_B_RANGE
@@ -113,23 +104,16 @@ class SpikeDHSConfig:
     tau_range: Tuple[float, float] = TAU_RANGE
     tau_lr: Optional[float] = None
     nos_batches: Optional[int] = 4
-    seed: int = 0
-    num_workers: int = 0
-    checkpoint_every: int = 1
 
     def __post_init__(self) -> None:
-        check_fields(self, positive=("epochs", "layers", "levels", "filters", "T", "batch_size",
-                                     "dgs_every", "dgs_batches", "checkpoint_every"),
-                     optional_at_least={"max_images": 1, "nos_batches": 1},
+        super().__post_init__()
+        check_fields(self, positive=("layers", "levels", "filters", "T", "dgs_every",
+                                     "dgs_batches"),
+                     optional_at_least={"nos_batches": 1},
                      choices={"downsample": DOWNSAMPLE_MODES})
         object.__setattr__(self, "ops", check_op_names(self.ops))
-        for name in ("arch_betas", "dgs_deltas", "dgs_b_range", "tau_range"):
+        for name in ("dgs_deltas", "dgs_b_range", "tau_range"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
-        check(self, 0.0 < self.train_portion < 1.0, "train_portion", "in (0, 1)")
-        check(self, self.lr > 0 and 0 <= self.lr_min <= self.lr, "lr_min",
-              "in [0, lr] with lr > 0")
-        check(self, self.arch_lr > 0, "arch_lr", "> 0")
-        check(self, self.grad_clip > 0, "grad_clip", "> 0")
         check(self, self.tau >= 1 and (not self.temporal or self.tau > 1), "tau",
               ">= 1 (> 1 when the temporal search learns it)")
         check(self, self.threshold > 0, "threshold", "> 0")
@@ -144,8 +128,6 @@ class SpikeDHSConfig:
         if self.temporal:
             t_lo, t_hi = self.tau_range
             check(self, t_lo <= self.tau <= t_hi, "tau", f"in tau_range {self.tau_range}")
-        check(self, is_int(self.arch_warmup) and self.arch_warmup >= 0, "arch_warmup",
-              "an int >= 0")
 
     @classmethod
     def from_profile(cls, profile: Profile, **overrides: Any) -> "SpikeDHSConfig":
@@ -382,11 +364,7 @@ def run_spikedhs(config: SpikeDHSConfig, bundle, device: Union[str, torch.device
         DGS searched it, else None, ``tau`` per stage when searched), ``history`` the
         epochs, ``extras["dgs_trajectory"]`` the DGS rounds.
     """
-    device = resolve_device(device)
-    seed_everything(config.seed)                  # the supernet's initial weights and tables
-    loaders = make_search_loaders(bundle, config.batch_size, config.seed, config.train_portion,
-                                  config.max_images, config.num_workers)
-    model = build_spikedhs_supernet(config, bundle)
+    device, loaders, model = prepare_search(config, bundle, build_spikedhs_supernet, device)
     t0 = time.perf_counter()
     history, dgs_state = spikedhs_search(model, loaders.train, loaders.val, config, device,
                                          checkpoint, resume, progress)
@@ -419,17 +397,11 @@ def run_spikedhs_search(profile: Profile, bundle, dgs: bool = False, temporal: b
         "snnlab_version", "torch_version"}``; ``genotype`` = cell, path, ``b`` per stage
         and ``tau`` per stage (None unless searched), ready for :func:`build_spikedhs_network`.
     """
-    fields: dict = dict(dgs=bool(dgs), temporal=bool(temporal))
-    if epochs is not None:
-        fields["epochs"] = epochs
-    if seed is not None:
-        fields["seed"] = seed
-    config = SpikeDHSConfig.from_profile(profile, **{**fields, **overrides})
-    result = run_spikedhs(config, bundle, device, checkpoint, resume, progress)
-    result = result.replace(provenance={**result.provenance, "profile": profile.name})
-    if out is not None:
-        result.save(out)
-    return result.to_legacy_dict()
+    config = SpikeDHSConfig.from_profile(profile, **{
+        **dict(dgs=bool(dgs), temporal=bool(temporal)), **given(epochs=epochs, seed=seed),
+        **overrides})
+    return run_as_dict(run_spikedhs, config, profile, bundle, out, device=device,
+                       checkpoint=checkpoint, resume=resume, progress=progress)
 
 
 def load_spikedhs_result(path: Union[str, os.PathLike]) -> dict:

@@ -1,6 +1,8 @@
 """The differentiable searches on the command line, and retraining what they found."""
 import dataclasses
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -16,7 +18,7 @@ def small_profile(monkeypatch):
         get_profile("tiny"), epochs=1, darts_max_images=64, darts_layers=3, darts_batch_size=16,
         darts_eval_layers=3, spikedhs_max_images=64, spikedhs_batch_size=16, spikedhs_layers=2,
         spikedhs_dgs_batches=1, madarts_retrain_epochs=1, spikedhs_retrain_epochs=1)
-    monkeypatch.setattr(cli_search, "get_profile", lambda name=None: small)
+    monkeypatch.setattr("snnlab.cli_common.get_profile", lambda name=None: small)
     monkeypatch.setattr("snnlab.cli.get_profile", lambda name=None: small)
     return small
 
@@ -43,8 +45,8 @@ def test_search_then_retrain(small_profile, tmp_path, capsys, method, switches):
 
 
 def test_read_search_result_ignores_other_files(tmp_path):
-    other = tmp_path / "snasnet.json"
-    other.write_text(json.dumps({"method": "random", "ranking": []}))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"model": "baseline", "accuracy": 0.9}))
     assert cli_search.read_search_result(other) is None
     assert cli_search.read_search_result(tmp_path / "missing.json") is None
 
@@ -94,3 +96,41 @@ def test_train_genotype_uses_the_methods_recipe(monkeypatch, tmp_path):
     plain = cli_search.build_searched_model(json.loads(_result("darts", tmp_path).read_text()),
                                             recipe, load_dataset("digits"))
     assert trained["params"] == sum(p.numel() for p in plain.parameters())   # head not counted
+
+
+def test_search_list_names_every_registered_method(capsys):
+    assert main(["search", "--list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    from snnlab.search import search_names
+    assert listed == search_names() == ["snasnet", "darts", "madarts", "spikedhs"]
+
+
+@pytest.mark.parametrize("method", ["snasnet", "darts", "madarts", "spikedhs"])
+def test_every_method_has_its_help(method, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", method, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--profile" in text and "--out" in text and "--set" in text
+
+
+def test_set_overrides_any_config_field(small_profile, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert main(["search", "snasnet", "--candidates", "2", "--batch-size", "8",
+                 "--set", "channels=4", "--set", "fc=16", "--out", str(out)]) == 0
+    from snnlab.search import SearchResult
+    result = SearchResult.load(out)
+    assert (result.method, result.config["channels"], result.config["fc"]) == ("snasnet", 4, 16)
+    with pytest.raises(SystemExit):
+        main(["search", "darts", "--set", "colour=red"])
+    assert "--set takes FIELD=VALUE" in capsys.readouterr().err
+
+
+def test_cli_modules_import_alone_without_each_other():
+    # each CLI module imports on its own, and neither imports the other at module level
+    code = ("import sys, importlib; m = importlib.import_module('snnlab.{0}'); "
+            "assert 'snnlab.{1}' not in sys.modules, '{0} imported {1}'")
+    for a, b in (("cli", "cli_search"), ("cli_search", "cli")):
+        done = subprocess.run([sys.executable, "-c", code.format(a, b)], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr

@@ -51,7 +51,7 @@ GROUPS = [
      "Data, training and its safeguards, run profiles, stored results, plots and drawings, and "
      "the command line.",
      ["data", "train", "checkpoints", "guards", "safeio", "profiles", "results", "viz",
-      "drawing", "cli", "cli_search", "cli_bench"]),
+      "drawing", "cli", "cli_common", "cli_search", "cli_bench"]),
 ]
 MORE = ("more", "More modules", "Modules not yet filed under a concept.")
 

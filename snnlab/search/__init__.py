@@ -19,9 +19,9 @@ Example::
 from .pareto import MAXIMIZE, candidate_points, dominates, pareto_front, pick
 from .registry import (SEARCH_METHODS, SearchMethod, get_search, register_search,
                        search_names, unregister_search)
-from .result import (GENOTYPE_TYPES, SearchResult, register_genotype_type, write_json_atomic)
+from .result import GENOTYPE_TYPES, SearchResult, register_genotype_type
 
 __all__ = ["SearchMethod", "SEARCH_METHODS", "get_search", "register_search",
            "unregister_search", "search_names", "SearchResult", "GENOTYPE_TYPES",
-           "register_genotype_type", "write_json_atomic", "MAXIMIZE", "pareto_front", "pick",
+           "register_genotype_type", "MAXIMIZE", "pareto_front", "pick",
            "dominates", "candidate_points"]

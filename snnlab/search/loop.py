@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
@@ -36,13 +37,62 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..profiles import seed_everything
+from .config import check, check_fields, is_int
 from ..train import (_loader_generator, _rng_state, _set_rng_state, _want_progress,
                      resolve_device, snnlab_version)
 
-__all__ = ["SearchLoaders", "make_search_loaders", "unshuffled", "jsonable", "finite_loss",
-           "alternating_epoch", "BilevelSearch", "run_bilevel"]
+__all__ = ["BilevelConfig", "SearchLoaders", "make_search_loaders", "prepare_search",
+           "unshuffled", "jsonable", "finite_loss", "alternating_epoch", "BilevelSearch",
+           "run_bilevel"]
 
 log = logging.getLogger("snnlab.search")
+
+
+# ----------------------------------------------------------------------------- config
+
+@dataclass(frozen=True)
+class BilevelConfig:
+    """The settings :func:`run_bilevel` and :func:`make_search_loaders` read; a method's
+    config extends it (its own defaults, its own fields). Defaults: DARTS's.
+
+    Data: ``batch_size``; ``train_portion`` of the images train the weights, the rest
+    the architecture (0.5); ``max_images`` caps the images used (None: all).
+    Weights: SGD ``lr`` cosine to ``lr_min`` over ``epochs``, ``momentum``,
+    ``weight_decay``, gradient norm clipped to ``grad_clip``.
+    Architecture: Adam ``arch_lr``, ``arch_betas``, ``arch_weight_decay``;
+    ``arch_warmup`` epochs of weight steps only.
+    ``seed``: the split, the loaders and (fresh runs) every RNG; ``num_workers`` of the
+    loaders; a checkpoint every ``checkpoint_every`` epochs.
+    """
+
+    epochs: int = 50
+    batch_size: int = 64
+    train_portion: float = 0.5
+    max_images: Optional[int] = None
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    arch_lr: float = 3e-4
+    arch_betas: Tuple[float, float] = (0.5, 0.999)
+    arch_weight_decay: float = 1e-3
+    arch_warmup: int = 0
+    seed: int = 0
+    num_workers: int = 0
+    checkpoint_every: int = 1
+
+    def __post_init__(self) -> None:
+        check_fields(self, positive=("epochs", "batch_size", "checkpoint_every"),
+                     optional_at_least={"max_images": 1})
+        object.__setattr__(self, "arch_betas", tuple(float(v) for v in self.arch_betas))
+        check(self, 0.0 < self.train_portion < 1.0, "train_portion", "in (0, 1)")
+        check(self, self.lr > 0 and 0 <= self.lr_min <= self.lr, "lr_min",
+              "in [0, lr] with lr > 0")
+        check(self, self.arch_lr > 0, "arch_lr", "> 0")
+        check(self, self.grad_clip > 0, "grad_clip", "> 0")
+        check(self, is_int(self.arch_warmup) and self.arch_warmup >= 0, "arch_warmup",
+              "an int >= 0")
 
 
 # ----------------------------------------------------------------------------- data
@@ -85,6 +135,20 @@ def make_search_loaders(dataset: Union[Dataset, Any], batch_size: int = 64, seed
                           generator=torch.Generator().manual_seed(seed + k))
                for k, half in enumerate(halves)]
     return SearchLoaders(*loaders)
+
+
+def prepare_search(config: BilevelConfig, bundle, build_supernet: Callable[..., nn.Module],
+                   device: Union[str, torch.device, None] = None
+                   ) -> Tuple[torch.device, SearchLoaders, nn.Module]:
+    """``(device, loaders, supernet)`` of a fresh search: seeds every RNG with
+    ``config.seed`` (the supernet's initial weights and architecture), splits
+    ``bundle.train`` (:func:`make_search_loaders`) and builds
+    ``build_supernet(config, bundle)``."""
+    device = resolve_device(device)
+    seed_everything(config.seed)
+    loaders = make_search_loaders(bundle, config.batch_size, config.seed, config.train_portion,
+                                  config.max_images, config.num_workers)
+    return device, loaders, build_supernet(config, bundle)
 
 
 def unshuffled(loader: Iterable) -> Iterable:

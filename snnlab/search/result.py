@@ -23,7 +23,7 @@ field           what it holds
 ==============  ==================================================================
 
 The file is strict JSON (NaN and inf are written as null), written atomically
-(:func:`write_json_atomic`). :meth:`SearchResult.from_dict` also reads the
+(:func:`snnlab.safeio.write_json_atomic`). :meth:`SearchResult.from_dict` also reads the
 two formats of earlier releases: the training-free ``SearchResult`` of
 ``snnlab.trainfree`` (``method`` ``"random"``/``"evolution"``, ``ranking``) and
 the result dicts of ``run_darts_search`` / ``madarts_search`` /
@@ -39,16 +39,16 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
+
+from ..safeio import read_json, strict_json, write_json_atomic
 
 __all__ = ["RESULT_FORMAT", "GENOTYPE_TYPES", "register_genotype_type", "genotype_type_name",
-           "genotype_from_dict", "SearchResult", "write_json_atomic", "strict_json"]
+           "genotype_from_dict", "SearchResult", "trainfree_result", "differentiable_result",
+           "run_as_dict", "given", "write_json_atomic"]
 
 RESULT_FORMAT = "snnlab-search-result-1"
 
@@ -64,33 +64,6 @@ _LEGACY_GENOTYPES = {"darts": "Genotype", "madarts": "Genotype", "spikedhs": "Sp
 
 
 # ----------------------------------------------------------------------------- JSON files
-
-def strict_json(obj: Any) -> Any:
-    """``obj`` with tuples as lists and every NaN/inf float as None: strict JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict_json(v) for v in obj]
-    return obj
-
-
-def write_json_atomic(path: Union[str, os.PathLike], obj: Any) -> None:
-    """Write ``obj`` as strict JSON to a temp file beside ``path``, then ``os.replace`` it:
-    a reader never sees half a file, and a failed write leaves the old file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(strict_json(obj), f, indent=1, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 # ----------------------------------------------------------------------------- genotype types
 
@@ -245,14 +218,8 @@ class SearchResult:
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "SearchResult":
         """Read a result file of this release or an earlier one."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"search result {str(path)!r} does not exist; write one with "
-                                    "`python -m snnlab search METHOD ... --out FILE`.")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{str(path)!r} is not valid JSON ({err}).") from err
+        data = read_json(path, "search result", "Write one with `python -m snnlab search "
+                                                "METHOD ... --out FILE`.")
         if not isinstance(data, dict):
             raise ValueError(f"{str(path)!r} does not hold a SearchResult object.")
         return cls.from_dict(data)
@@ -386,3 +353,20 @@ def differentiable_result(method: str, genotype: Any, history: list, seconds: Op
         metrics={"accuracy": last.get("val_acc"), "spikes": last.get("val_nos", last.get("nos")),
                  "energy_uj": last.get("val_energy_uj"), "score": None},
         config=dict(config), provenance=dict(provenance or {}), extras=dict(extras or {}))
+
+
+def run_as_dict(run: Callable[..., SearchResult], config: Any, profile: Any, bundle,
+                out: Union[str, os.PathLike, None] = None, **kwargs: Any) -> dict:
+    """``run(config, bundle, **kwargs)`` stamped with the profile's name, saved to ``out``
+    (if given) and returned as :meth:`SearchResult.to_legacy_dict`: what the
+    ``run_*_search(profile, bundle, ...)`` functions of earlier releases returned."""
+    result = run(config, bundle, **kwargs)
+    result = result.replace(provenance={**result.provenance, "profile": profile.name})
+    if out is not None:
+        result.save(out)
+    return result.to_legacy_dict()
+
+
+def given(**values: Any) -> dict:
+    """The keyword arguments that are not None (optional overrides such as epochs, seed)."""
+    return {k: v for k, v in values.items() if v is not None}
