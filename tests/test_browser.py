@@ -121,9 +121,14 @@ def base_url(html_dir):
 
 
 def _pages(html_dir: Path) -> list[str]:
-    """Every HTML page of the build, as paths relative to its root ('book/intro.html')."""
+    """Every HTML page of the build, as paths relative to its root ('book/intro.html').
+
+    Of the highlighted sources (``_modules/``, one per module, all from one template) only
+    the index is opened: the others add minutes, not checks.
+    """
     pages = [p.relative_to(html_dir).as_posix() for p in html_dir.rglob("*.html")]
-    return sorted(p for p in pages if not p.startswith(NOT_PAGES))
+    return sorted(p for p in pages if not p.startswith(NOT_PAGES)
+                  and (not p.startswith("_modules/") or p == "_modules/index.html"))
 
 
 # ------------------------------------------------------------------ what one page shows
@@ -174,8 +179,10 @@ def _is_local(url: str) -> bool:
     return urlsplit(url).hostname in (HOST, None) or url.startswith(("data:", "blob:", "about:"))
 
 
-def _visit(context, base_url: str, page_path: str, width: str, redirects: bool = False) -> PageVisit:
+def _visit(browser, base_url: str, page_path: str, width: str, redirects: bool = False) -> PageVisit:
+    """Open one page as a first-time visitor (a fresh context: no cache, no localStorage)."""
     visit = PageVisit(page_path, width)
+    context = browser.new_context(**VIEWPORTS[width])
     page = context.new_page()
 
     def on_request(route):
@@ -202,7 +209,7 @@ def _visit(context, base_url: str, page_path: str, width: str, redirects: bool =
     if redirects:  # index.html: measure the page it sends the reader to
         page.wait_for_url(lambda now: now != url, wait_until="load")
     visit.measures = page.evaluate(MEASURE_JS)
-    page.close()
+    context.close()
     return visit
 
 
@@ -235,10 +242,8 @@ def visits(html_dir, base_url) -> list[PageVisit]:
     found = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
-        for width, options in VIEWPORTS.items():
-            context = browser.new_context(**options)
-            found += [_visit(context, base_url, page, width, _redirects(html_dir / page)) for page in pages]
-            context.close()
+        for width in VIEWPORTS:
+            found += [_visit(browser, base_url, page, width, _redirects(html_dir / page)) for page in pages]
         browser.close()
     return found
 

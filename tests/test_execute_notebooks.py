@@ -36,7 +36,7 @@ def test_record_runtime_keeps_other_chapters_and_the_slowest_cells(tmp_path):
     stored = json.loads(path.read_text(encoding="utf-8"))
     assert list(stored["chapters"]) == ["01_a", "02_b"]
     entry = stored["chapters"]["02_b"]
-    assert entry["seconds"] == 64.5
+    assert entry["seconds"] == 64.5 and entry["cpu_seconds"] is None  # not measured in _run
     assert [c["cell"] for c in entry["slowest_cells"]] == ["Cell 2", "Cell 4", "Cell 5"]
     assert {"threads", "commit", "machine", "date", "load_average_1min"} <= set(entry["provenance"])
 
@@ -60,6 +60,7 @@ def test_execute_notebook_times_cells_and_stores_no_timing(tmp_path, monkeypatch
     run = tool.execute_notebook(path, timeout=60)
     assert [c["cell"] for c in run["cells"]] == ["Cell 1"]  # nbval's name: code cells from 0
     assert run["cells"][0]["seconds"] >= 0.3 and run["seconds"] >= run["cells"][0]["seconds"]
+    assert run["cells"][0]["cpu_seconds"] >= 0 and run["cpu_seconds"] == run["cells"][0]["cpu_seconds"]
     stored = nbformat.read(path, as_version=4)
     assert stored.cells[2].outputs[0]["text"] == "42\n"
     assert all("execution" not in cell.metadata for cell in stored.cells)

@@ -13,8 +13,8 @@ commit the result::
 outputs are the ones nbval reproduces.
 
 Each run also records how long the chapter took in ``book/results/runtimes.json``
-(seconds per chapter, its slowest cells under nbval's names, and how it was measured:
-commit, machine, threads, load average), so a page can show its runtime and slow cells
+(wall and kernel CPU seconds per chapter, its slowest cells under nbval's names, and how
+it was measured: commit, machine, threads, load average), so a page can show its runtime and slow cells
 can be found before they pass nbval's cell timeout. No timing is left in the notebooks,
 so re-executing an unchanged chapter changes little besides the widget ids.
 """
@@ -41,13 +41,16 @@ def execute_notebook(path: Path, timeout: int = 300) -> dict:
     """Run ``path`` in a fresh ``python3`` kernel in its own folder and save it.
 
     Returns ``{"seconds": wall time of the whole run (kernel start included),
-    "cells": [{"cell": "Cell 17", "seconds": 95.2}, ...]}``, one entry per executed code
-    cell; "Cell N" counts code cells from 0, as nbval names its test items.
+    "cpu_seconds": the kernel's CPU time over all cells,
+    "cells": [{"cell": "Cell 17", "seconds": 95.2, "cpu_seconds": 80.1}, ...]}``, one
+    entry per executed code cell; "Cell N" counts code cells from 0, as nbval names its
+    test items. On a busy machine wall time grows with the load; CPU time hardly does.
     """
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    cpu = _KernelCpu()
     start = time.perf_counter()
     client = NotebookClient(
         nb,
@@ -55,26 +58,61 @@ def execute_notebook(path: Path, timeout: int = 300) -> dict:
         kernel_name="python3",
         record_timing=True,
         resources={"metadata": {"path": str(Path(path).resolve().parent)}},
+        on_cell_start=cpu.cell_started,
+        on_cell_executed=cpu.cell_executed,
     )
+    cpu.client = client
     client.execute()
     seconds = time.perf_counter() - start
-    cells = _cell_seconds(nb)
+    cells = _cell_seconds(nb, cpu.seconds)
     for cell in nb.cells:  # timing belongs in runtimes.json, not in the stored notebook
         cell.metadata.pop("execution", None)
     nbformat.write(nb, path)
-    return {"seconds": seconds, "cells": cells}
+    cpu_total = sum(c["cpu_seconds"] for c in cells) if cells and cpu.seconds else None
+    return {"seconds": seconds, "cpu_seconds": cpu_total, "cells": cells}
 
 
-def _cell_seconds(nb) -> list[dict]:
-    """Seconds per executed code cell, from nbclient's timestamps (input seen -> reply)."""
-    cells = [cell for cell in nb.cells if cell.cell_type == "code"]
-    found = []
-    for index, cell in enumerate(cells):
+class _KernelCpu:
+    """CPU seconds (user + system) the kernel process spends on each cell; None if unknown."""
+
+    def __init__(self):
+        self.client = None
+        self.started: dict[int, float | None] = {}
+        self.seconds: dict[int, float] = {}      # by index in nb.cells
+
+    def _now(self) -> float | None:
+        try:
+            import psutil  # comes with ipykernel
+
+            times = psutil.Process(self.client.km.provisioner.process.pid).cpu_times()
+        except Exception:  # no psutil, or a kernel that is not a local process
+            return None
+        return times.user + times.system + times.children_user + times.children_system
+
+    def cell_started(self, cell, cell_index):
+        self.started[cell_index] = self._now()
+
+    def cell_executed(self, cell, cell_index, execute_reply):
+        began, ended = self.started.pop(cell_index, None), self._now()
+        if began is not None and ended is not None:
+            self.seconds[cell_index] = ended - began
+
+
+def _cell_seconds(nb, cpu_seconds: dict[int, float]) -> list[dict]:
+    """Wall seconds per executed code cell, from nbclient's timestamps (input seen -> reply),
+    and the kernel's CPU seconds where :class:`_KernelCpu` measured them."""
+    found, code_index = [], -1
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        code_index += 1
         timing = cell.metadata.get("execution", {})
         began, ended = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
         if began and ended:
-            elapsed = _timestamp(ended) - _timestamp(began)
-            found.append({"cell": f"Cell {index}", "seconds": round(elapsed, 1)})
+            entry = {"cell": f"Cell {code_index}", "seconds": round(_timestamp(ended) - _timestamp(began), 1)}
+            if index in cpu_seconds:
+                entry["cpu_seconds"] = round(cpu_seconds[index], 1)
+            found.append(entry)
     return found
 
 
@@ -103,8 +141,9 @@ def record_runtime(chapter: str, run: dict, path: Path = RUNTIMES) -> dict:
         "(tools/execute_notebooks.py, tiny profile), with its slowest code cells "
         "(nbval's names) and how it was measured."
     ))
-    entry = {"seconds": round(run["seconds"], 1), "slowest_cells": slowest_cells(run),
-             "provenance": _provenance()}
+    cpu = run.get("cpu_seconds")
+    entry = {"seconds": round(run["seconds"], 1), "cpu_seconds": None if cpu is None else round(cpu, 1),
+             "slowest_cells": slowest_cells(run), "provenance": _provenance()}
     chapters = runtimes.setdefault("chapters", {})
     chapters[chapter] = entry
     runtimes["chapters"] = dict(sorted(chapters.items()))
@@ -151,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"executing {path} ...", flush=True)
         run = execute_notebook(path, args.timeout)
         slowest = ", ".join(f"{c['cell']} {c['seconds']:.0f} s" for c in slowest_cells(run))
-        print(f"  done in {run['seconds']:.0f} s (slowest: {slowest})", flush=True)
+        print(f"  done in {run['seconds']:.0f} s, {run['cpu_seconds'] or 0:.0f} s of kernel CPU "
+              f"(slowest: {slowest})", flush=True)
         if Path(path).resolve().parent == ROOT / "book":  # a copy elsewhere is not a chapter
             record_runtime(Path(path).stem, run)
     return 0
