@@ -34,10 +34,7 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -50,6 +47,7 @@ from .models import SpikingCNN
 from .cli_bench import add_bench
 from .cli_common import add_resume_arguments, add_run_arguments, provenance
 from .profiles import Profile, get_profile, seed_everything, training_recipe
+from .safeio import check_output_paths, write_json_atomic, write_or_fallback
 from .train import TrainConfig, evaluate, fit, resolve_device
 
 __all__ = ["main", "build_parser", "MODELS", "COMMANDS", "build_baseline", "load_genotype"]
@@ -67,30 +65,29 @@ def build_baseline(profile: Profile, bundle: DataBundle) -> nn.Module:
 MODELS: dict[str, Callable[[Profile, DataBundle], nn.Module]] = {"baseline": build_baseline}
 
 
-def _strict_json(obj):
-    """``obj`` with every float NaN/inf replaced by None: strict JSON that every parser reads."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict_json(v) for v in obj]
-    return obj
-
-
 def _write_json_atomic(path: Path, obj: dict) -> None:
-    """Write strict JSON (NaN/inf as null) to a temp file beside ``path``, then ``os.replace``
-    it into place: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_strict_json(obj), f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Strict JSON (NaN/inf as null), written atomically (:func:`snnlab.safeio.write_json_atomic`);
+    if the write fails, saved in the temp folder instead (OutputNotWritten says where)."""
+    write_or_fallback(path, lambda target: write_json_atomic(target, obj), "--out")
+
+
+# Arguments that name files a command writes; every other argument naming an existing
+# file is an input, which no output may overwrite.
+OUTPUT_ARGS = ("out", "checkpoint")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Check every output path of any command before its work starts (safeio's rules).
+
+    A ``--checkpoint`` of a command with ``--resume`` must not exist unless resuming
+    (``bench rank`` has no ``--resume``: its checkpoint always resumes)."""
+    outputs = {f"--{name}": getattr(args, name) for name in OUTPUT_ARGS
+               if getattr(args, name, None) is not None}
+    inputs = {f"--{name.replace('_', '-')}": value for name, value in vars(args).items()
+              if name not in OUTPUT_ARGS and name != "argv" and isinstance(value, str)
+              and value and Path(value).is_file()}
+    resumable = ({"--checkpoint": bool(args.resume)} if hasattr(args, "resume") else None)
+    check_output_paths(outputs, inputs, resumable)
 
 
 def _provenance(args: argparse.Namespace, device: torch.device) -> dict:
@@ -112,9 +109,15 @@ def load_genotype(source: str):
     from .trainfree import SearchResult
     path = Path(source)
     if path.is_file():
-        result = SearchResult.load(path)
-        return (result.best_genotype(CellGenotype),
-                f"{path} (best of {result.candidates}, score {result.best_score:.4g})")
+        try:
+            result = SearchResult.load(path)
+            return (result.best_genotype(CellGenotype),
+                    f"{path} (best of {result.candidates}, score {result.best_score:.4g})")
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"--genotype {source!r} is not a usable SNASNet search result "
+                             f"({type(err).__name__}: {err}). Expected the JSON written by "
+                             "`python -m snnlab search snasnet --out FILE` (a non-empty ranking "
+                             "of cells); write it again.") from err
     if path.suffix == ".json":
         raise FileNotFoundError(f"--genotype {source!r}: no such file. Write one with "
                                 "`python -m snnlab search snasnet ... --out FILE`.")
@@ -197,7 +200,7 @@ def _run_train(args: argparse.Namespace) -> int:
         "history": history,
     }
     print(json.dumps(summary, indent=2))
-    if args.out is not None:
+    if args.out is not None:            # printed first: a failed write loses nothing
         _write_json_atomic(Path(args.out), summary)
     return 0
 
@@ -262,6 +265,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = argv
     if getattr(args, "resume", False) and args.checkpoint is None:
         parser.error("--resume needs --checkpoint PATH (the run to continue)")
+    try:                                  # before any work: a bad --out must not cost a run
+        _check_outputs(args)
+    except ValueError as err:
+        sys.stderr.write(f"snnlab {args.command}: error: {err}\n")
+        return 2
     if args.command == "search":
         for name in ("candidates", "batches", "batch_size", "population", "sample_size"):
             value = getattr(args, name, None)
@@ -276,7 +284,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logger.setLevel(logging.INFO)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, RuntimeError, OSError) as err:   # OSError: FileNotFoundError, full disk
         sys.stderr.write(f"snnlab {args.command}: error: {err}\n")
         return 1
     finally:
