@@ -126,6 +126,23 @@ class PublicDataDocumenter(DataDocumenter):
         return doc
 
 
+def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
+    """``html-page-context`` handler: emit each script once.
+
+    sphinx-thebe registers its inline configuration (``const THEBE_JS_URL = ...``) twice
+    under Jupyter Book, and the second copy throws "Identifier 'THEBE_JS_URL' has already
+    been declared" on every page.
+    """
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        key = (getattr(script, "filename", None) or "",      # None and "" both mean inline
+               repr(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
 def setup(app):
     app.setup_extension("sphinx.ext.autodoc")
     app.add_autodocumenter(PublicDataDocumenter, override=True)
@@ -133,4 +150,5 @@ def setup(app):
     app.connect("autodoc-process-docstring", remember_module)
     app.connect("autodoc-process-docstring", show_short_values)
     app.connect("autodoc-skip-member", include_public_names)
+    app.connect("html-page-context", drop_duplicate_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
