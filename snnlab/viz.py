@@ -5,7 +5,8 @@ Every helper follows one pattern (STYLE habit 12)::
     ax = plot_something(data, ..., ax=None)   # -> matplotlib Axes
 
 It draws into ``ax`` if you give one, else into a new figure; it never calls
-``plt.show()`` and never changes ``rcParams``. Tensors may live on any device
+``plt.show()`` and never changes ``rcParams`` (only :func:`use_book_style`, called
+once by each chapter, does). Tensors may live on any device
 and may require grad: they are detached and copied to the CPU first. Axes are
 labelled with their units ("time step", "neuron index", ...). ``matplotlib.pyplot``
 is imported only when a new figure is needed, so importing this module selects
@@ -19,8 +20,55 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-__all__ = ["plot_membrane", "plot_raster", "plot_spike_counts", "plot_surrogates",
-           "plot_history", "plot_alphas"]
+__all__ = ["BOOK_STYLE", "BOOK_COLUMN_INCHES", "use_book_style", "plot_membrane", "plot_raster",
+           "plot_spike_counts", "plot_surrogates", "plot_history", "plot_alphas"]
+
+# The book's text column is about 757 CSS pixels wide on a 1366-pixel desktop screen. A figure
+# W inches wide (drawn at 100 dpi) is shrunk to 7.57 / W of its size there, so a font of
+# p points shows p * 100 / 72 * 7.57 / W pixels: 10 points stay >= 9 px up to W = 11.7.
+BOOK_COLUMN_INCHES = 7.57
+BOOK_STYLE = {
+    "figure.dpi": 100,               # the text/plain "<Figure size WxH>" of the chapters
+    "font.size": 12.0,               # "small" labels (0.83x) stay at 10 points
+    "axes.titlesize": 12.0,
+    "axes.labelsize": 11.0,
+    "xtick.labelsize": 10.0,
+    "ytick.labelsize": 10.0,
+    "legend.fontsize": 10.0,
+    "legend.title_fontsize": 10.0,
+    "figure.titlesize": 13.0,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+"""rcParams of the book's figures: fonts that stay legible (>= 9 px) in the HTML column."""
+
+
+def use_book_style(retina: bool = True) -> None:
+    """Apply :data:`BOOK_STYLE` to every figure drawn from now on (chapters call it once).
+
+    Args:
+        retina: in a Jupyter kernel, store figures as PNG at twice their pixel size with
+            their display size in the metadata (sharp on high-density screens, the same
+            size on the page); ignored outside IPython.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt    # the kernel's backend first: it may set its own rc
+
+    del plt
+    matplotlib.rcParams.update(BOOK_STYLE)
+    if retina:
+        _use_retina_figures()
+
+
+def _use_retina_figures() -> None:
+    """Ask IPython's inline backend for double-density PNGs (nothing outside a kernel)."""
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("retina")
 
 
 def _new_axes(ax: Optional[Axes], figsize=(6.0, 3.5)) -> Axes:

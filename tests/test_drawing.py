@@ -16,3 +16,26 @@ def test_snasnet_cell_edges_and_styles():
     assert sorted(e.split(" [")[0] for e in dashed) == ["2 -> 0", "3 -> 1"]
     assert all("(t-1)" in e for e in dashed)
     assert sum("spike_conv_3x3" in e for e in edges) == 3
+
+
+def test_html_label_sets_tex_subscripts_and_escapes():
+    from snnlab.drawing import html_label
+
+    assert html_label("c_{k-2}") == "<c<SUB>k-2</SUB>>"
+    assert html_label("s_0") == "<s<SUB>0</SUB>>"
+    assert html_label("a<b") == "<a&lt;b>"
+
+
+def test_darts_cell_names_inputs_without_braces():
+    import pytest
+    from snnlab.drawing import draw_darts_cell
+    from snnlab.genotypes import DARTS_V2
+
+    dot = draw_darts_cell(DARTS_V2, "normal")
+    assert "{" not in " ".join(line for line in dot.body if "label=<" in line)
+    assert "label=<c<SUB>k-2</SUB>>" in dot.source and "label=<c<SUB>k</SUB>>" in dot.source
+    assert sum("->" in line for line in dot.body) == 8 + 4   # 8 kept edges, 4 into the output
+    renamed = draw_darts_cell(DARTS_V2, "reduce", inputs=("s_0", "s_1"))
+    assert "label=<s<SUB>1</SUB>>" in renamed.source and "k-1" not in renamed.source
+    with pytest.raises(ValueError, match="2 input nodes"):
+        draw_darts_cell(DARTS_V2, inputs=("s0",))

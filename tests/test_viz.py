@@ -123,3 +123,15 @@ def test_plot_history_lines_and_gaps():
     assert list(ax.lines[0].get_xdata()) == [1, 2]
     with pytest.raises(ValueError, match="available"):
         plot_history(history, keys=("val_loss",))
+
+
+def test_book_style_sets_legible_fonts_for_the_column():
+    import matplotlib
+    from snnlab.viz import BOOK_COLUMN_INCHES, BOOK_STYLE, use_book_style
+
+    with matplotlib.rc_context():
+        use_book_style()                     # outside IPython: no retina, no error
+        assert matplotlib.rcParams["font.size"] == BOOK_STYLE["font.size"]
+        assert matplotlib.rcParams["legend.fontsize"] == 10.0
+    # 10-point text in an 11-inch figure, shrunk into the column, is >= 9 px
+    assert 10 * 100 / 72 * BOOK_COLUMN_INCHES / 11 >= 9
