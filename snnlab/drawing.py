@@ -71,7 +71,7 @@ def draw_darts_cell(genotype, kind: str = "normal", title: Optional[str] = None,
 
     The drawing is :func:`snnlab.genotypes.draw_genotype`'s (inputs and output as boxes,
     one circle per LIF node, skip edges dashed); only the three names change, from the
-    literal ``c_{k-2}`` to c\ :sub:`k-2` (or to your own names, e.g.
+    literal ``c_{k-2}`` to c with the subscript k-2 (or to your own names, e.g.
     ``inputs=("s_0", "s_1")`` for SpikeDHS's notation).
 
     Args:
