@@ -116,7 +116,7 @@ def test_search_snasnet_then_train_the_best_cell(tmp_path, capsys, tiny_env):
     assert printed["best"] == result.best_genotype().to_string()
     assert printed["best_score"] == result.best_score
     assert result.settings["batch_size"] == 32 and result.settings["batches"] == 2
-    assert result.settings["seed"] == 1 and result.settings["space"]["kind"] == "fw"
+    assert result.settings["seed"] == 1 and result.settings["space"] == "fw"
     assert result.provenance["profile"] == "tiny" and result.settings["mode"] == "train"
     assert result.method == "snasnet" and result.config["strategy"] == "random"
     prov = result.provenance
