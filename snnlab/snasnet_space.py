@@ -213,8 +213,18 @@ class CellGenotype:
         if not isinstance(data, dict) or not ("matrix" in data or "edges" in data):
             raise ValueError(f"expected a dict with 'matrix' (and 'ops'), as written by "
                              f"CellGenotype.to_dict(); got {data!r}.")
-        ops = tuple(data.get("ops", SNASNET_OPS))
-        genotype = (cls(tuple(map(tuple, data["matrix"])), ops) if "matrix" in data
+        ops, matrix = data.get("ops", SNASNET_OPS), data.get("matrix")
+        matrix = matrix.tolist() if hasattr(matrix, "tolist") else matrix   # an array
+        if isinstance(ops, str) or not isinstance(ops, Sequence):
+            raise ValueError(f"'ops' must be a list of op names like {list(SNASNET_OPS)}; "
+                             f"got {ops!r}.")
+        if "matrix" in data and (isinstance(matrix, str) or not isinstance(matrix, Sequence)
+                                 or not all(isinstance(r, Sequence) for r in matrix)):
+            raise ValueError(f"'matrix' must be {NUM_NODES} rows of {NUM_NODES} int op codes, "
+                             f"e.g. {[[0, 3, 0, 3], [0, 0, 3, 0], [2, 0, 0, 2], [0, 2, 0, 0]]}; "
+                             f"got {matrix!r}.")
+        ops = tuple(ops)
+        genotype = (cls(tuple(map(tuple, matrix)), ops) if "matrix" in data
                     else cls.from_edges(data["edges"], ops))
         if "edges" in data and cls.from_edges(data["edges"], ops) != genotype:
             raise ValueError(f"'matrix' and 'edges' disagree: the matrix has edges "

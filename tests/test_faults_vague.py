@@ -89,6 +89,16 @@ def test_genotype_from_garbage_names_the_field(garbage, names):
     assert names in str(info.value)
 
 
+@pytest.mark.parametrize("garbage, names", [({"matrix": 5}, "'matrix' must be 4 rows"),
+                                            ({"matrix": [1, 2, 3, 4]}, "'matrix' must be 4 rows"),
+                                            ({"matrix": [[0] * 4] * 4, "ops": 7}, "'ops' must"),
+                                            ("0303", "expected a dict")])
+def test_cell_genotype_from_garbage_names_the_field(garbage, names):
+    from snnlab.snasnet import CellGenotype
+    with pytest.raises(ValueError, match=names):
+        CellGenotype.from_dict(garbage)
+
+
 # ----------------------------------------------------------------------------- JSON files
 
 def test_invalid_json_result_names_the_file_and_the_place(tmp_path):
