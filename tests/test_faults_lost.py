@@ -154,13 +154,18 @@ def test_a_temp_file_being_written_is_not_swept(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-def test_stale_download_part_and_extraction_folder_are_swept(tmp_path):
+def _cifar_tarball(tmp_path: Path, name: str):
+    """A small CIFAR-10 archive in the official layout, and its MD5."""
     source = tmp_path / "src"
     write_cifar(source, "cifar10")
-    tar = tmp_path / "cifar-10-python.tar.gz"
+    tar = tmp_path / name
     with tarfile.open(tar, "w:gz") as t:
         t.add(source / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    md5 = hashlib.md5(tar.read_bytes()).hexdigest()
+    return tar, hashlib.md5(tar.read_bytes()).hexdigest()
+
+
+def test_stale_download_part_and_extraction_folder_are_swept(tmp_path):
+    tar, md5 = _cifar_tarball(tmp_path, "cifar-10-python.tar.gz")
     root = tmp_path / "root"
     root.mkdir()
     (root / ".cifar-10-python.tar.gz.x1y2.part").write_bytes(b"170 MB, cut short")
@@ -173,12 +178,7 @@ def test_stale_download_part_and_extraction_folder_are_swept(tmp_path):
 
 
 def test_damaged_cached_archive_is_deleted_and_fetched_again(tmp_path):
-    source = tmp_path / "src"
-    write_cifar(source, "cifar10")
-    tar = tmp_path / "good.tar.gz"
-    with tarfile.open(tar, "w:gz") as t:
-        t.add(source / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    md5 = hashlib.md5(tar.read_bytes()).hexdigest()
+    tar, md5 = _cifar_tarball(tmp_path, "good.tar.gz")
     root = tmp_path / "root"
     root.mkdir()
     (root / "good.tar.gz").write_bytes(tar.read_bytes()[:100])        # truncated copy
