@@ -94,7 +94,12 @@ def _run(args: argparse.Namespace) -> int:
     profile, device, bundle = load_run(args)
     config = method.config(profile, **overrides)
     kwargs = {"checkpoint": args.checkpoint, "resume": args.resume} if method.resumable else {}
-    result = method.search(config, bundle, device=device, **kwargs)
+    if getattr(args, "storage", None) is not None:     # snasnet: a study shared by workers
+        from .optuna_search import run_snasnet_study
+        result = run_snasnet_study(config, bundle, storage=args.storage, workers=args.workers,
+                                   study_name=args.study_name, device=device)
+    else:
+        result = method.search(config, bundle, device=device, **kwargs)
     result = result.replace(provenance={**result.provenance, "profile": profile.name,
                                         "dataset": profile.dataset,
                                         **provenance(args.argv, device)})

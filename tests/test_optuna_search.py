@@ -114,3 +114,17 @@ def test_a_failed_item_is_named(tmp_path):
 def test_storage_must_be_a_url(bad):
     with pytest.raises(ValueError, match="storage"):
         make_storage(bad)
+
+
+def test_cli_search_snasnet_with_storage_and_two_workers(tmp_path, capsys):
+    import json
+    from snnlab.cli import main
+    common = ["search", "snasnet", "--profile", "tiny", "--candidates", "3", "--batch-size", "16",
+              "--set", "channels=4", "--set", "fc=16", "--device", "cpu"]
+    assert main(common + ["--out", str(tmp_path / "single.json")]) == 0
+    assert main(common + ["--storage", f"sqlite:///{tmp_path / 'cli.db'}", "--workers", "2",
+                          "--out", str(tmp_path / "shared.json")]) == 0
+    single, shared = (json.loads((tmp_path / f"{name}.json").read_text())
+                      for name in ("single", "shared"))
+    assert _without_seconds(shared["history"]) == _without_seconds(single["history"])
+    assert shared["extras"]["optuna"]["workers"] == 2

@@ -108,6 +108,14 @@ def _snasnet_arguments(p: argparse.ArgumentParser) -> None:
                    help="scoring batches per candidate (default and official: 2)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per scoring batch (default: the profile's; official: 256)")
+    p.add_argument("--storage", default=None,
+                   help="share the search through an Optuna study in this storage "
+                        "(sqlite:///study.db, postgresql://..., journal:PATH; needs "
+                        "snnlab[scale]); the same command on another machine joins it")
+    p.add_argument("--workers", type=int, default=1,
+                   help="with --storage: worker processes started by this command (default 1)")
+    p.add_argument("--study-name", default=None,
+                   help="with --storage: the study's name (default: derived from the settings)")
 
 
 def _snasnet_overrides(args: argparse.Namespace) -> dict:
