@@ -143,3 +143,22 @@ def test_full_disk_while_saving_json_says_so(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="could not write JSON file .*r.json.*disk is full"):
         safeio.write_json_atomic(tmp_path / "r.json", {"a": 1})
     assert os.listdir(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------- search results
+
+@pytest.mark.parametrize("content, says", [
+    ({"method": "random", "ranking": [], "best": {}, "seconds": 1.0, "candidates": 0,
+      "draws": 0, "settings": {}}, "ranking is empty"),
+    ('{"method": "snasnet",,}', "is not valid JSON"),
+])
+def test_train_on_an_unusable_search_result_names_the_file(tmp_path, capsys, monkeypatch,
+                                                            content, says):
+    import json
+    from snnlab.cli import main
+    monkeypatch.setenv("SNNLAB_PROGRESS", "0")
+    result = tmp_path / "search.json"
+    result.write_text(content if isinstance(content, str) else json.dumps(content))
+    assert main(["train", "--profile", "tiny", "--epochs", "1", "--genotype", str(result)]) == 1
+    err = capsys.readouterr().err
+    assert str(result) in err and says in err

@@ -190,6 +190,9 @@ class SearchResult:
         missing = [k for k in needed if k not in data]
         if missing:
             raise ValueError(f"not a SearchResult: missing field(s) {missing}.")
+        if not data["ranking"] or not data["best"]:   # nothing scored: no cell to retrain
+            raise ValueError("not a usable SearchResult: its ranking is empty (no cell was "
+                             "scored); rerun the search with --candidates >= 1.")
         history = sorted((_score_back(r) for r in data["ranking"]), key=lambda r: r["order"])
         genotype = data["best"]
         if isinstance(genotype, dict) and "matrix" in genotype:
