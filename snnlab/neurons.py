@@ -154,8 +154,13 @@ class _LIFSequence(torch.autograd.Function):
         buf = torch.empty_like(g[0])
         if grad_v_final is not None:
             g[-1].add_(dv_dh_times(-1, grad_v_final, buf))
-        for t in range(h_seq.shape[0] - 2, -1, -1):
-            g[t].addcmul_(dv_dh_times(t, g[t + 1], buf), decay)     # + lambda dv/dh g[t+1]
+        for t in range(h_seq.shape[0] - 2, -1, -1):                 # + lambda dv/dh g[t+1]
+            if dv_dh is None and hard:       # lambda (1 - s[t]) in buf: two ops a step, not three
+                g[t].addcmul_(torch.addcmul(decay, spikes[t], decay, value=-1, out=buf), g[t + 1])
+            elif dv_dh is None:              # subtract, detached: dv/dh = 1
+                g[t].addcmul_(g[t + 1], decay)
+            else:
+                g[t].addcmul_(dv_dh_times(t, g[t + 1], buf), decay)
 
         grad_v0 = (decay * g[0]) if ctx.needs_input_grad[1] else None
         grad_decay = grad_threshold = None
