@@ -64,8 +64,11 @@ class Surrogate:
 def _check_positive(surrogate: "Surrogate", field: str, meaning: str) -> None:
     """Raise ValueError unless ``surrogate.<field>`` is a finite number > 0."""
     value = getattr(surrogate, field)
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value) or value <= 0):
+    try:                                  # numpy and 0-d torch numbers are fine too
+        number = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
         raise ValueError(f"{type(surrogate).__name__}({field}={value!r}): {field} must be > 0 and "
                          f"finite ({meaning}); a value <= 0 flips or zeroes the gradient. "
                          f"Default: {type(surrogate)()!r}.")
