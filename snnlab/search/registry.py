@@ -127,7 +127,8 @@ def register_search(method: SearchMethod, *, replace: bool = False) -> SearchMet
 
 
 def unregister_search(name: str) -> None:
-    """Remove a registered search (a user's; built-ins come back on the next import)."""
+    """Remove a registered search (meant for your own; a removed built-in stays removed until
+    the interpreter restarts)."""
     if name not in SEARCH_METHODS:
         raise KeyError(f"no search named {name!r}; registered: {sorted(SEARCH_METHODS)}.")
     del SEARCH_METHODS[name]
