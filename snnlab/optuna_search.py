@@ -253,7 +253,7 @@ def run_snasnet_study(config, bundle, storage: str = DEFAULT_STORAGE,
         bundle: the data; scoring batches are drawn here, as ``run_snasnet`` does.
         storage, study_name: see the module docstring; the default name is built from
             the config, so the same command on another machine joins.
-        workers: processes started by this call. **run_kwargs: see :func:`run_study`.
+        workers: processes started by this call. ``**run_kwargs``: see :func:`run_study`.
     Returns:
         the :class:`~snnlab.search.SearchResult` of ``run_snasnet`` (same history
         apart from seconds), ``extras["optuna"]`` naming the study.
@@ -332,7 +332,7 @@ def run_tabular_study(bench, config, seeds: Sequence[int] = range(20),
     Args:
         bench: a :class:`~snnlab.bench.SpikeNASBench` (sent to each worker).
         config: a :class:`~snnlab.bench_search.TabularSearchConfig` (its seed is replaced).
-        seeds: one search each. storage, study_name, workers, **run_kwargs: as
+        seeds: one search each. storage, study_name, workers, ``**run_kwargs``: as
             :func:`run_snasnet_study`.
     Returns:
         the :class:`~snnlab.bench_search.SearchTrace` of each seed, in ``seeds`` order:

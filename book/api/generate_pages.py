@@ -40,9 +40,10 @@ GROUPS = [
       "spikedhs_search", "dgs", "temporal"]),
     ("framework", "One interface for every search",
      "The search-method registry, the one result type every search returns, the shared epoch "
-     "loop of the differentiable searches, and the accuracy-versus-spikes Pareto selection.",
+     "loop of the differentiable searches, the accuracy-versus-spikes Pareto selection, "
+     "chapter 7's side-by-side comparison and searches shared by many workers (Optuna).",
      ["search", "search.registry", "search.config", "search.result", "search.loop",
-      "search.methods", "search.pareto", "search.provenance"]),
+      "search.methods", "search.pareto", "search.provenance", "compare", "optuna_search"]),
     ("bench", "SpikeNAS-Bench",
      "The trained accuracies of SNASNet's Fw space read from a clone of SpikeNAS-Bench, the rank "
      "study at scale, the tabular searches and DARTS judged by the table (chapter 3).",
@@ -51,7 +52,7 @@ GROUPS = [
      "Data, training and its safeguards, run profiles, stored results, plots and drawings, and "
      "the command line.",
      ["data", "train", "checkpoints", "guards", "safeio", "profiles", "results", "viz",
-      "drawing", "cli", "cli_common", "cli_search", "cli_bench"]),
+      "drawing", "cli", "cli_common", "cli_search", "cli_bench", "cli_compare"]),
 ]
 MORE = ("more", "More modules", "Modules not yet filed under a concept.")
 
