@@ -40,11 +40,13 @@ def run_compare(args: argparse.Namespace) -> int:
     from . import search as _search_registry
     _search_registry.search_names()             # import every method now, before the long run
     rows = compare(profile, chosen, seeds=range(args.first_seed, args.first_seed + args.seeds), search_epochs=args.search_epochs,
-                   rows_path=args.rows, device=device,
+                   candidates=args.candidates, rows_path=args.rows, device=device,
                    log=lambda line: print(line, file=sys.stderr, flush=True))
     summary = summarise(rows)
     study = {"profile": profile.name, "dataset": profile.dataset, "seeds": args.seeds,
-             "search_epochs": args.search_epochs, "retrain_epochs": profile.epochs,
+             "search_epochs": args.search_epochs,
+             "candidates": args.candidates or profile.snasnet.candidates,
+             "retrain_epochs": profile.epochs,
              "recipe": "baseline (training_recipe(profile, 'baseline')) for every contender",
              "contenders": [dataclasses.asdict(c) for c in chosen],
              "rows": rows, "summary": summary,
@@ -70,6 +72,8 @@ def add_compare(subparsers: argparse._SubParsersAction) -> None:
                    help="start at this seed (run seeds in separate processes, then merge)")
     p.add_argument("--search-epochs", type=int, default=4,
                    help="epochs of every differentiable search (default 4)")
+    p.add_argument("--candidates", type=int, default=None,
+                   help="cells the training-free search scores (default: the profile's)")
     p.add_argument("--retrain-epochs", type=int, default=None,
                    help="override the profile's baseline epochs for every retraining")
     p.add_argument("--only", nargs="+", default=None, help="run only these contenders (names)")

@@ -7,7 +7,8 @@ search) or a baseline that searches nothing (a random SNASNet cell, the hand-des
 network, retrains it with **one recipe for everyone** (the profile's baseline recipe,
 :func:`snnlab.profiles.training_recipe`) and measures it on the test split: accuracy,
 spikes and energy per image, parameters, and what the search cost (seconds, images
-seen). :func:`compare` does that for every contender and seed, one JSON line per run
+seen). The one exception to the one recipe is the learning rate of a network family that
+registers its own (``SearchMethod.retrain_overrides``: SNASNet cells, searched or random). :func:`compare` does that for every contender and seed, one JSON line per run
 (so a killed study resumes where it stopped), and :func:`summarise` turns the rows
 into mean +- sd per contender.
 
@@ -36,7 +37,8 @@ from .data import load_dataset, make_loaders
 from .profiles import Profile, seed_everything
 from .train import TrainConfig, evaluate, fit, resolve_device
 
-__all__ = ["Contender", "CONTENDERS", "run_contender", "compare", "summarise", "read_rows"]
+__all__ = ["Contender", "CONTENDERS", "run_contender", "compare", "summarise", "read_rows",
+           "verdict"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,15 @@ def _params(model: nn.Module) -> int:
                if not name.startswith("auxiliary_head."))
 
 
+def _family_lr(method: str, profile: Profile) -> Optional[float]:
+    """The retraining learning rate a registered method asks for, or None (the recipe's)."""
+    if method == "baseline":
+        return None
+    from .search import get_search
+    overrides = get_search(method).retrain_overrides
+    return (overrides(profile) or {}).get("lr") if overrides else None
+
+
 def _random_cell(profile: Profile, bundle):
     """One cell drawn as SNASNet's sampler draws them (seeded by the profile): no search."""
     from .snasnet import SNASNetSpace, build_snasnet
@@ -81,11 +92,15 @@ def _random_cell(profile: Profile, bundle):
                                                        "genotype": genotype.to_dict()}
 
 
-def _search(contender: Contender, profile: Profile, bundle, device, search_epochs: int):
+def _search(contender: Contender, profile: Profile, bundle, device, search_epochs: int,
+            candidates: Optional[int] = None):
     """Run the contender's registered search; the found network and what it cost."""
     from .search import get_search
     method = get_search(contender.method)
-    budget = {"epochs": search_epochs} if method.differentiable else {}
+    if method.differentiable:
+        budget = {"epochs": search_epochs}
+    else:                                       # a training-free search: cells scored
+        budget = {"candidates": candidates} if candidates else {}
     config = method.config(profile, **{**budget, **contender.switches})
     result = method.search(config, bundle, device=device, progress=False)
     cost = {"seconds": result.cost["seconds"], "images": result.cost.get("images_seen"),
@@ -99,7 +114,7 @@ def _search(contender: Contender, profile: Profile, bundle, device, search_epoch
 
 
 def run_contender(contender: Contender, profile: Profile, bundle, seed: int,
-                  search_epochs: int, device=None) -> dict:
+                  search_epochs: int, device=None, candidates: Optional[int] = None) -> dict:
     """Search (if any), retrain with the baseline recipe, measure on test: one row.
 
     Args:
@@ -107,6 +122,7 @@ def run_contender(contender: Contender, profile: Profile, bundle, seed: int,
         profile: the run's profile; ``seed`` replaces its seed (search and retraining).
         bundle: the data (:func:`snnlab.data.load_dataset`), the same for every contender.
         search_epochs: epochs of every differentiable search (same images for each).
+        candidates: cells a training-free search scores (default: the profile's).
     Returns:
         ``{"contender", "method", "seed", "accuracy", "nos_per_image",
         "energy_per_image_uJ", "params", "search_seconds", "search_images",
@@ -121,9 +137,14 @@ def run_contender(contender: Contender, profile: Profile, bundle, seed: int,
     elif contender.method == "baseline":
         model, cost = build_baseline(profile, bundle), {"seconds": 0.0, "images": 0}
     else:                                       # any registered search (ValueError lists them)
-        model, cost = _search(contender, profile, bundle, device, search_epochs)
+        model, cost = _search(contender, profile, bundle, device, search_epochs, candidates)
     seed_everything(seed)                       # retraining starts from the same RNG state
-    config = TrainConfig.from_profile(profile)  # one recipe for all: the baseline's
+    # one recipe for all (the baseline's epochs, optimizer, schedule, batch size), with the
+    # learning rate of the network's family: SNASNet cells (searched or random) train at
+    # their own (chapter 3 measured it); at the baseline's they stall near chance on tiny
+    family = "snasnet" if contender.method == "random_cell" else contender.method
+    lr = _family_lr(family, profile)
+    config = TrainConfig.from_profile(profile, **({"lr": lr} if lr is not None else {}))
     loaders = make_loaders(bundle, batch_size=profile.batch_size, seed=seed,
                            num_workers=profile.num_workers)
     t0 = time.perf_counter()
@@ -135,7 +156,8 @@ def run_contender(contender: Contender, profile: Profile, bundle, seed: int,
             "accuracy": test["accuracy"], "nos_per_image": test["nos_per_image"],
             "energy_per_image_uJ": test["energy_per_image_uJ"], "params": _params(model),
             "search_seconds": cost.pop("seconds"), "search_images": cost.pop("images"),
-            "train_seconds": train_seconds, "train_epochs": config.epochs, **cost}
+            "train_seconds": train_seconds, "train_epochs": config.epochs,
+            "train_lr": config.lr, **cost}
 
 
 def read_rows(path: Union[str, os.PathLike]) -> List[dict]:
@@ -154,7 +176,7 @@ def read_rows(path: Union[str, os.PathLike]) -> List[dict]:
 
 def compare(profile: Profile, contenders: Sequence[Contender] = CONTENDERS,
             seeds: Sequence[int] = (0, 1, 2), search_epochs: int = 4,
-            rows_path: Union[str, os.PathLike, None] = None, device=None,
+            candidates: Optional[int] = None, rows_path: Union[str, os.PathLike, None] = None, device=None,
             log: Callable[[str], None] = print) -> List[dict]:
     """Run every contender at every seed; rows already in ``rows_path`` are kept (resume).
 
@@ -171,7 +193,8 @@ def compare(profile: Profile, contenders: Sequence[Contender] = CONTENDERS,
                 continue
             if bundle is None:
                 bundle = load_dataset(profile.dataset, seed=seed, val_fraction=profile.val_fraction)
-            row = run_contender(contender, profile, bundle, seed, search_epochs, device)
+            row = run_contender(contender, profile, bundle, seed, search_epochs, device,
+                                candidates)
             rows.append(row)
             if rows_path:
                 with open(rows_path, "a", encoding="utf-8") as f:
@@ -205,3 +228,19 @@ def summarise(rows: Iterable[dict], metrics: Sequence[str] = METRICS) -> Dict[st
             entry[metric] = {"mean": float(values.mean()), "sd": sd}
         out[name] = entry
     return out
+
+
+def verdict(summary: Dict[str, dict], a: str, b: str, metric: str = "accuracy") -> str:
+    """How contender ``a`` stands against ``b`` on ``metric``, judged by the seed spread.
+
+    ``"higher"`` or ``"lower"`` only when the intervals mean +- sd do not overlap;
+    otherwise ``"within spread"``: three seeds cannot tell these two apart on this metric.
+    A deliberately cautious rule for a handful of seeds, not a significance test.
+    """
+    x, y = summary[a][metric], summary[b][metric]
+    sx, sy = x["sd"] or 0.0, y["sd"] or 0.0
+    if x["mean"] - sx > y["mean"] + sy:
+        return "higher"
+    if x["mean"] + sx < y["mean"] - sy:
+        return "lower"
+    return "within spread"

@@ -66,3 +66,13 @@ def test_unknown_method_is_named(tiny):
     profile, bundle = tiny
     with pytest.raises(ValueError, match="nosuch"):
         run_contender(Contender("x", "nosuch"), profile, bundle, seed=0, search_epochs=1)
+
+
+def test_verdict_needs_separated_intervals():
+    from snnlab.compare import verdict
+    summary = {"a": {"accuracy": {"mean": 0.9, "sd": 0.01}},
+               "b": {"accuracy": {"mean": 0.8, "sd": 0.05}},
+               "c": {"accuracy": {"mean": 0.88, "sd": 0.03}}}
+    assert verdict(summary, "a", "b") == "higher"
+    assert verdict(summary, "b", "a") == "lower"
+    assert verdict(summary, "a", "c") == "within spread"     # 0.89 > 0.91? no: overlap
