@@ -45,6 +45,7 @@ from torch import nn
 from .data import DataBundle, load_dataset, make_loaders
 from .models import SpikingCNN
 from .cli_bench import add_bench
+from .cli_compare import add_compare
 from .cli_common import add_resume_arguments, add_run_arguments, provenance
 from .profiles import Profile, get_profile, seed_everything, training_recipe
 from .safeio import check_output_paths, write_json_atomic, write_or_fallback
@@ -236,7 +237,7 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
 
 # Each entry registers one subcommand.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_train, _add_search, add_bench]
+    _add_train, _add_search, add_bench, add_compare]
 
 
 def build_parser() -> argparse.ArgumentParser:
