@@ -35,6 +35,9 @@ __all__ = ["execute_notebook", "record_runtime", "slowest_cells", "main"]
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIMES = ROOT / "book" / "results" / "runtimes.json"
 SLOWEST_KEPT = 3  # slowest cells stored per chapter
+ABOUT = ("Each chapter executed top to bottom in a fresh kernel (tools/execute_notebooks.py, tiny "
+         "profile): wall seconds, the kernel's CPU seconds (what the chapter costs on an idle core "
+         "at the threads given), its slowest code cells (nbval's names) and how it was measured.")
 
 
 def execute_notebook(path: Path, timeout: int = 300) -> dict:
@@ -136,11 +139,7 @@ def record_runtime(chapter: str, run: dict, path: Path = RUNTIMES) -> dict:
     from snnlab.safeio import read_json, write_json_atomic
 
     runtimes = read_json(path) if path.is_file() else {}
-    runtimes.setdefault("about", (
-        "Seconds to execute each chapter top to bottom in a fresh kernel "
-        "(tools/execute_notebooks.py, tiny profile), with its slowest code cells "
-        "(nbval's names) and how it was measured."
-    ))
+    runtimes["about"] = ABOUT
     cpu = run.get("cpu_seconds")
     entry = {"seconds": round(run["seconds"], 1), "cpu_seconds": None if cpu is None else round(cpu, 1),
              "slowest_cells": slowest_cells(run), "provenance": _provenance()}
