@@ -2,16 +2,17 @@
 
 Three rules keep a run's work from being lost or silently overwritten:
 
-1. **Atomic writes** (:func:`atomic_path`, :func:`atomic_file`, :func:`write_json_atomic`). A file is
-   written to a temp file beside its target, named ``.<name>.<random>.tmp``, flushed
+1. **Atomic writes** (:func:`atomic_path`, :func:`atomic_file`, :func:`write_json_atomic`).
+   A file is written to a temp file beside its target, ``.<name>.<random>.tmp``, flushed
    to disk and moved into place with ``os.replace``: a reader (or a resumed run)
    sees the old file or the new one, never half of one. While it is written the
    temp file holds an exclusive ``flock``; the kernel drops the lock when the
    process dies, even by ``kill -9``.
-2. **Stale temp files are swept** (:func:`sweep_stale_temps`). Before writing a
+2. **Stale temp files are swept** (:func:`sweep_stale_temps`, and
+   :func:`sweep_stale_temp_dirs` for :func:`temp_dir` folders). Before writing a
    target, temp files of that target that no live process holds locked (left by a
-   killed run) are deleted. Where ``fcntl`` is missing (Windows) a temp file counts
-   as stale after :data:`STALE_AFTER_S` seconds.
+   killed run) are deleted; so are ``.part`` downloads. Where ``fcntl`` is missing
+   (Windows) a temp file counts as stale after :data:`STALE_AFTER_S` seconds.
 3. **Output paths are checked before the work starts** (:func:`check_output_paths`):
    a folder that cannot be written, a path that is a directory, an output that is one
    of the inputs, two outputs on one file, or a checkpoint that would silently be
@@ -43,10 +44,9 @@ try:                                    # POSIX: lock temp files while they are 
 except ImportError:                     # Windows: fall back to the age of a temp file
     fcntl = None
 
-__all__ = ["atomic_path", "atomic_file", "write_json_atomic", "strict_json", "read_json", "sweep_stale_temps",
-           "temp_dir", "sweep_stale_temp_dirs",
-           "check_output_paths", "write_or_fallback", "OutputNotWritten", "describe_os_error",
-           "STALE_AFTER_S"]
+__all__ = ["atomic_path", "atomic_file", "write_json_atomic", "strict_json", "read_json",
+           "sweep_stale_temps", "temp_dir", "sweep_stale_temp_dirs", "check_output_paths",
+           "write_or_fallback", "OutputNotWritten", "describe_os_error", "STALE_AFTER_S"]
 
 PathLike = Union[str, os.PathLike]
 STALE_AFTER_S = 24 * 3600        # without fcntl: a temp file this old belongs to a dead run
@@ -65,8 +65,14 @@ class OutputNotWritten(RuntimeError):
 
 def _lock(f) -> None:
     """Hold an exclusive lock on an open temp file or fd (released at close or process death)."""
-    if fcntl is not None:
+    if fcntl is None:
+        return
+    try:
         fcntl.flock(f if isinstance(f, int) else f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise
+    except OSError:     # a file system without locks (some network mounts): write unlocked;
+        pass            # _is_stale cannot lock it either, so it is never swept as stale
 
 
 def _is_stale(temp: Path) -> bool:
@@ -348,7 +354,8 @@ def write_or_fallback(path: PathLike, write: Callable[[Path], None], flag: str =
     except OSError as err:
         reason = describe_os_error(err, path, flag)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    fallback = Path(tempfile.gettempdir()) / f"snnlab-{path.stem}-{stamp}-{os.getpid()}{path.suffix}"
+    name = f"snnlab-{path.stem}-{stamp}-{os.getpid()}{path.suffix}"
+    fallback = Path(tempfile.gettempdir()) / name
     try:
         write(fallback)
     except OSError as err:
