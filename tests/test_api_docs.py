@@ -58,3 +58,19 @@ def test_sphinx_helper_reads_prose_as_text_and_names_as_references():
     assert not ext.is_prose_word("class", "tuple")          # a builtin stays a reference
     assert ext.PYTHON_NAME.fullmatch("snnlab.search.SearchResult")
     assert not ext.PYTHON_NAME.fullmatch("ValueError naming the flag")
+
+
+def test_bibliography_entries_link_somewhere_and_are_labelled_author_year():
+    from pybtex.database import parse_file
+
+    bib = _load("snnlab_bib", ROOT / "book" / "_ext" / "snnlab_bib.py")
+    entries = parse_file(str(ROOT / "book" / "references.bib")).entries
+    unlinked = [key for key, e in entries.items()
+                if not {"doi", "url", "eprint"} & {f.lower() for f in e.fields}]
+    assert not unlinked, f"entries without a DOI, URL or arXiv id: {unlinked}"
+    assert bib.author_year_label(entries["kim2022snasnet"]) == "Kim et al., 2022"
+    assert bib.author_year_label(entries["horowitz2014energy"]) == "Horowitz, 2014"
+    assert bib.author_year_label(entries["sun2025spikenasbench"]) == "Sun et al., 2025"
+    labels = list(bib.AuthorYearLabelStyle().format_labels(
+        [entries["liu2019autodeeplab"], entries["liu2019darts"]]))
+    assert labels == ["Liu et al., 2019a", "Liu et al., 2019b"]
