@@ -57,6 +57,7 @@ from .checkpoints import rng_state as _rng_state
 from .checkpoints import set_rng_state as _set_rng_state
 from .guards import check_batch, check_labels, first_nonfinite_module
 from .data import cutout
+from .distributed import is_main_process, unwrap
 from .profiles import Profile, seed_everything, training_recipe
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "default_device", "fit", "evaluate",
@@ -510,12 +511,12 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
     history: list[dict] = []
     start = 0
     # what a resumed run must share with the checkpoint besides the config
-    fingerprint = ({**model_fingerprint(model), **loader_fingerprint(train_loader)}
+    fingerprint = ({**model_fingerprint(unwrap(model)), **loader_fingerprint(train_loader)}
                    if checkpoint is not None else None)
     if resume:
         state = load_checkpoint(checkpoint, config, fingerprint)
         try:
-            model.load_state_dict(state["model"])
+            unwrap(model).load_state_dict(state["model"])        # any world size
         except RuntimeError as err:
             raise ValueError(f"checkpoint {str(checkpoint)!r} holds weights of a different model "
                              f"({err}). Build the same model as the run that wrote it.") from err
@@ -540,6 +541,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
         bar = tqdm(total=total, desc="train", unit="batch", leave=False)
     try:
         for epoch in range(start + 1, config.epochs + 1):
+            if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+                train_loader.sampler.set_epoch(epoch)     # DDP shards: each epoch's shuffle
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             if bar is not None:
@@ -561,13 +564,13 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
             val_text = "" if val_acc is None else f", val loss {val_loss:.4f} acc {val_acc:.4f}"
             log.info("epoch %d/%d: train loss %.4f acc %.4f%s, lr %.3g, %.1fs", epoch,
                      config.epochs, train_loss, train_acc, val_text, lr, row["seconds"])
-            if checkpoint is not None and (epoch % config.checkpoint_every == 0
-                                           or epoch == config.epochs):
+            if (checkpoint is not None and is_main_process()        # DDP: rank 0 writes
+                    and (epoch % config.checkpoint_every == 0 or epoch == config.epochs)):
                 # saved after validation: the RNG states are those the next epoch starts from
                 save_checkpoint(checkpoint, dict(
                     format=_CHECKPOINT_FORMAT, snnlab_version=snnlab_version(),
                     torch_version=str(torch.__version__), epoch=epoch, history=history,
-                    config=dataclasses.asdict(config), model=model.state_dict(),
+                    config=dataclasses.asdict(config), model=unwrap(model).state_dict(),
                     optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                     scaler=scaler.state_dict() if scaler is not None else None,
                     rng=_rng_state(train_loader)), fingerprint=fingerprint)
