@@ -364,6 +364,7 @@ def main(argv=None):
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    stamp = provenance(device)            # at the start: the commit whose code is measured
     for name in missing_libraries():
         print(f"{name} is not installed: its column is skipped "
               f"(pip install {name}; see benchmarks/requirements.txt)")
@@ -372,10 +373,11 @@ def main(argv=None):
         for size in args.sizes:
             rows.append(bench(network, size, device, args.repeats, args.compile))
             print(_format(rows[-1]), flush=True)
-    if args.out:
-        write_json(args.out, {"benchmark": "train_step", "provenance": {
-            **provenance(device), "libraries": _versions(), "skipped": missing_libraries(),
-            "repeats": args.repeats, "compiled_lif": args.compile}, "rows": rows})
+            if args.out:                  # after every row: a long run keeps what it measured
+                write_json(args.out, {"benchmark": "train_step", "provenance": {
+                    **stamp, "load_average_1min_now": provenance(device)["load_average_1min"],
+                    "libraries": _versions(), "skipped": missing_libraries(),
+                    "repeats": args.repeats, "compiled_lif": args.compile}, "rows": rows})
 
 
 def _format(row: dict) -> str:
