@@ -10,15 +10,15 @@ this table; a new method is one :func:`register_search` call in your own code.
 
 Built in (registered by :mod:`snnlab.search.methods` on first lookup):
 
-==========  ===============================================  =========================
+==========  ===============================================  ==========================
 name        what                                             config
-==========  ===============================================  =========================
+==========  ===============================================  ==========================
 snasnet     training-free: score untrained cells (random     ``SNASNetSearchConfig``
             search as the paper, or regularized evolution)
 darts       spiking DARTS cell search                        ``DartsConfig``
-madarts     DARTS + attention, NoS per cell (reconstructed)  ``DartsConfig``
+madarts     DARTS + attention, NoS per cell (reconstructed)  ``MADartsConfig``
 spikedhs    cell + layer path (+ DGS ``b``, + time consts)   ``SpikeDHSConfig``
-==========  ===============================================  =========================
+==========  ===============================================  ==========================
 
 Example::
 
