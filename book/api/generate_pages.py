@@ -49,10 +49,10 @@ GROUPS = [
      "study at scale, the tabular searches and DARTS judged by the table (chapter 3).",
      ["bench", "bench_rank", "bench_search", "bench_darts"]),
     ("running", "Running experiments",
-     "Data, training and its safeguards, run profiles, stored results, plots and drawings, and "
-     "the command line.",
-     ["data", "train", "checkpoints", "guards", "safeio", "profiles", "results", "viz",
-      "drawing", "cli", "cli_common", "cli_search", "cli_bench", "cli_compare"]),
+     "Data, training (on one process or several: torchrun + DDP) and its safeguards, run "
+     "profiles, stored results, plots and drawings, and the command line.",
+     ["data", "train", "distributed", "checkpoints", "guards", "safeio", "profiles", "results",
+      "viz", "drawing", "cli", "cli_common", "cli_search", "cli_bench", "cli_compare"]),
 ]
 MORE = ("more", "More modules", "Modules not yet filed under a concept.")
 
