@@ -10,7 +10,9 @@ workers ask for them, atomically in its storage):
   :func:`snnlab.trainfree.random_search` draws with the same seed, scored with the
   same per-candidate weights seed; the collected :class:`~snnlab.search.SearchResult`
   has the same history (genotypes, scores, order, spikes) as the single-process
-  search, only the seconds differ.
+  search, only the seconds differ (bit for bit when workers use as many torch
+  threads as the single process did: a convolution summed in another order can
+  move a membrane by a rounding error, and rarely flip a spike and a score).
 * :func:`run_tabular_study`: item k is ``seeds[k]``: one
   :func:`snnlab.bench_search.run_tabular_search` per seed; the traces equal the
   single-process ones.
