@@ -494,7 +494,9 @@ def darts_study(bench: SpikeNASBench, data, config: BenchDartsConfig = BenchDart
         search's dict plus ``judged`` (the default derivation) and ``judged_with_zero`` /
         ``judged_without_zero`` (:func:`judge_arch`), with the bench's test accuracy of
         every epoch's derived cells in its history; ``summary`` holds mean ± sd over seeds
-        of test and val accuracy, percentile, rank, seconds and images for both derivations.
+        of test and val accuracy, percentile, rank, seconds and images for both derivations,
+        and the supernet's final training accuracy and loss (did it learn at all: chance
+        is 10 % and ln 10 = 2.303; if not, the alphas followed noise).
     """
     done = _read_checkpoint(checkpoint, config)
     if not isinstance(data, dict) and not all(int(s) in done for s in seeds):
@@ -518,7 +520,12 @@ def darts_study(bench: SpikeNASBench, data, config: BenchDartsConfig = BenchDart
     summary = {"seeds": [int(s) for s in seeds],
                "seconds": summarize_seeds([r["seconds"] for r in runs]),
                "cpu_seconds": summarize_seeds([r["cpu_seconds"] for r in runs]),
-               "images_seen": int(runs[0]["images_seen"])}
+               "images_seen": int(runs[0]["images_seen"]),
+               # did the supernet learn at all? chance is 10 % and a loss of ln 10 = 2.303
+               "supernet_final_train_acc": summarize_seeds(
+                   [r["history"][-1]["train_acc"] for r in runs]),
+               "supernet_final_train_loss": summarize_seeds(
+                   [r["history"][-1]["train_loss"] for r in runs])}
     for key in ("judged", "judged_without_zero", "judged_with_zero"):
         summary[key] = {m: summarize_seeds([r[key][m] for r in runs])
                         for m in ("test_acc", "val_acc", "percentile", "rank")}
