@@ -135,7 +135,9 @@ def _run_bench_darts(args: argparse.Namespace) -> int:
                   "seconds": round(time.perf_counter() - start, 1)}
     if args.checkpoint is not None:
         provenance["note"] = ("seconds count this invocation; runs read back from the "
-                              "checkpoint keep the seconds they were searched in")
+                              "checkpoint (written by this command, or by separate "
+                              "--first-seed processes whose checkpoints were concatenated) "
+                              "keep the seconds and CPU seconds they were searched in")
     if args.out is not None:
         _write_json_atomic(Path(args.out), {**study, "provenance": provenance})
     json.dump({"label": study["label"], "summary": study["summary"],
