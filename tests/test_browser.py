@@ -179,10 +179,8 @@ def _is_local(url: str) -> bool:
     return urlsplit(url).hostname in (HOST, None) or url.startswith(("data:", "blob:", "about:"))
 
 
-def _visit(browser, base_url: str, page_path: str, width: str, redirects: bool = False) -> PageVisit:
-    """Open one page as a first-time visitor (a fresh context: no cache, no localStorage)."""
+def _visit(context, base_url: str, page_path: str, width: str, redirects: bool = False) -> PageVisit:
     visit = PageVisit(page_path, width)
-    context = browser.new_context(**VIEWPORTS[width])
     page = context.new_page()
 
     def on_request(route):
@@ -209,7 +207,7 @@ def _visit(browser, base_url: str, page_path: str, width: str, redirects: bool =
     if redirects:  # index.html: measure the page it sends the reader to
         page.wait_for_url(lambda now: now != url, wait_until="load")
     visit.measures = page.evaluate(MEASURE_JS)
-    context.close()
+    page.close()
     return visit
 
 
@@ -242,8 +240,12 @@ def visits(html_dir, base_url) -> list[PageVisit]:
     found = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
-        for width in VIEWPORTS:
-            found += [_visit(browser, base_url, page, width, _redirects(html_dir / page)) for page in pages]
+        for width, options in VIEWPORTS.items():
+            context = browser.new_context(**options)
+            # every page as a first-time visitor: nothing stored by the pages opened before it
+            context.add_init_script("window.localStorage.clear(); window.sessionStorage.clear();")
+            found += [_visit(context, base_url, page, width, _redirects(html_dir / page)) for page in pages]
+            context.close()
         browser.close()
     return found
 
