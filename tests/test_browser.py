@@ -1,8 +1,9 @@
 """The built HTML book in a real browser: headless Chromium at desktop and at phone width.
 
 The book is built from the stored outputs (as in ``tests/test_book.py``), served on
-127.0.0.1 by ``http.server`` in a thread, and every HTML page of the build is opened twice:
-at 1366 x 900 ("desktop") and at 390 x 844 ("phone": mobile, touch). The browser is
+127.0.0.1 by ``http.server`` in a thread, and every HTML page of the build (of the
+highlighted sources in ``_modules/``, the index only) is opened twice, as a first-time
+visitor: at 1366 x 900 ("desktop") and at 390 x 844 ("phone": mobile, touch). The browser is
 Debian's ``chromium`` (``apt-get install chromium``; ``.ci/run`` and ``make test`` install
 it), driven by Playwright's Python API with ``executable_path``: Playwright's own browser
 download is never used. ``SNNLAB_CHROMIUM`` names another browser binary;
