@@ -27,7 +27,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from .profiles import Profile, seed_everything
 from .train import TrainConfig, evaluate, fit, resolve_device
 
 __all__ = ["Contender", "CONTENDERS", "run_contender", "compare", "summarise", "read_rows",
-           "verdict"]
+           "verdict", "mean_difference"]
 
 
 @dataclass(frozen=True)
@@ -244,3 +244,19 @@ def verdict(summary: Dict[str, dict], a: str, b: str, metric: str = "accuracy") 
     if x["mean"] + sx < y["mean"] - sy:
         return "lower"
     return "within spread"
+
+
+def mean_difference(a: dict, b: dict, n_a: int, n_b: int) -> Tuple[float, float]:
+    """``mean_a - mean_b`` and its standard error ``sqrt(sd_a^2/n_a + sd_b^2/n_b)`` (Welch).
+
+    Args:
+        a, b: ``{"mean", "sd"}`` over ``n_a`` and ``n_b`` independent repeats (seeds). For
+            "one random cell" pass the population's sd with ``n = 1``: one draw.
+    Returns:
+        ``(difference, standard error)``; a difference of 2-3 standard errors or more is
+        unlikely to be seed noise.
+    """
+    if n_a < 1 or n_b < 1:
+        raise ValueError(f"n_a and n_b must be >= 1; got {n_a} and {n_b}.")
+    se = math.sqrt((a["sd"] or 0.0) ** 2 / n_a + (b["sd"] or 0.0) ** 2 / n_b)
+    return a["mean"] - b["mean"], se

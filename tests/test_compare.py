@@ -76,3 +76,12 @@ def test_verdict_needs_separated_intervals():
     assert verdict(summary, "a", "b") == "higher"
     assert verdict(summary, "b", "a") == "lower"
     assert verdict(summary, "a", "c") == "within spread"     # 0.89 > 0.91? no: overlap
+
+
+def test_mean_difference_and_its_standard_error():
+    from snnlab.compare import mean_difference
+    diff, se = mean_difference({"mean": 2.0, "sd": 3.0}, {"mean": 1.0, "sd": 4.0}, 9, 16)
+    assert diff == pytest.approx(1.0)
+    assert se == pytest.approx(math.sqrt(1.0 + 1.0))
+    with pytest.raises(ValueError, match="n_a"):
+        mean_difference({"mean": 0, "sd": 1}, {"mean": 0, "sd": 1}, 0, 1)
