@@ -205,13 +205,17 @@ def nos_per_cell(model: nn.Module, loader: Iterable, device: Union[str, torch.de
 # ----------------------------------------------------------------------------- checkpoints
 
 def load_search_checkpoint(path: Union[str, os.PathLike],
-                           config: Optional[DartsConfig] = None) -> dict:
+                           config: Optional[DartsConfig] = None,
+                           fingerprint: Optional[dict] = None) -> dict:
     """Read a checkpoint written by :func:`darts_search` onto the CPU.
 
     Args:
         path: the checkpoint file.
         config: when given, every field except ``checkpoint_every`` must equal the
             stored config (ValueError naming the differences).
+        fingerprint: when given, the supernet and loader facts
+            (:func:`snnlab.checkpoints.model_fingerprint`, ``loader_fingerprint``)
+            must match the stored ones.
     Returns:
         the state: ``model`` (weights and alphas), ``weight_optimizer``,
         ``arch_optimizer``, ``scheduler``, ``epoch``, ``history``, ``stopped``,
@@ -219,7 +223,7 @@ def load_search_checkpoint(path: Union[str, os.PathLike],
     """
     return read_checkpoint(path, _CHECKPOINT_FORMAT, "a spiking DARTS search checkpoint",
                            None if config is None else dataclasses.asdict(config), "DartsConfig",
-                           kind="search ", fresh="search")
+                           kind="search ", fresh="search", fingerprint=fingerprint)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -312,10 +316,11 @@ class _DartsSearch(BilevelSearch):
         return dataclasses.asdict(self.config)      # as earlier releases stored it (tuples)
 
     def save(self, path, state: dict) -> None:
-        save_checkpoint(path, state)                # this module's name: tests wrap it
+        save_checkpoint(path, state, fingerprint=self.fingerprint)   # this module's name:
+                                                                     # tests wrap it
 
     def load(self, path) -> dict:
-        return load_search_checkpoint(path, self.config)
+        return load_search_checkpoint(path, self.config, self.fingerprint)
 
     def describe(self, row: dict) -> str:
         return (f"search epoch {row['epoch']}/{self.config.epochs}: train acc "

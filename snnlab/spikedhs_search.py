@@ -193,12 +193,14 @@ def measure_supernet(model: nn.Module, loader: Iterable, device: torch.device,
 # ----------------------------------------------------------------------------- checkpoints
 
 def load_spikedhs_checkpoint(path: Union[str, os.PathLike],
-                             config: Optional[SpikeDHSConfig] = None) -> dict:
+                             config: Optional[SpikeDHSConfig] = None,
+                             fingerprint: Optional[dict] = None) -> dict:
     """Read a checkpoint of :func:`spikedhs_search` onto the CPU; with ``config``, every field
-    except ``checkpoint_every`` must match (ValueError naming the differences)."""
+    except ``checkpoint_every`` must match (ValueError naming the differences); with
+    ``fingerprint``, the supernet and loader facts must match too."""
     return read_checkpoint(path, _CHECKPOINT_FORMAT, "a SpikeDHS search checkpoint",
                            None if config is None else jsonable(dataclasses.asdict(config)), "SpikeDHSConfig",
-                           kind="search ", fresh="search")
+                           kind="search ", fresh="search", fingerprint=fingerprint)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -296,7 +298,7 @@ class _SpikeDHSSearch(BilevelSearch):
         self.dgs.apply(self.model)
 
     def load(self, path) -> dict:
-        return load_spikedhs_checkpoint(path, self.config)
+        return load_spikedhs_checkpoint(path, self.config, self.fingerprint)
 
     def describe(self, row: dict) -> str:
         return (f"SpikeDHS epoch {row['epoch']}/{self.config.epochs}: train acc "

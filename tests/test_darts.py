@@ -369,8 +369,8 @@ def test_search_resume_equals_an_uninterrupted_search(tmp_path, monkeypatch):
     saved = []
     real_save = ds.save_checkpoint
 
-    def save_and_keep(path, state):
-        real_save(path, state)
+    def save_and_keep(path, state, **kwargs):
+        real_save(path, state, **kwargs)
         copy = tmp_path / f"after_epoch_{state['epoch']}.pt"
         shutil.copy(path, copy)
         saved.append(copy)

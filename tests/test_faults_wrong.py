@@ -185,3 +185,38 @@ def test_cifar_float_pixels_are_not_cast_to_a_black_dataset(tmp_path):
     _rewrite_batch(tmp_path / "cifar-10-batches-py", "data_batch_1", data=floats)
     with pytest.raises(RuntimeError, match="data_batch_1: 'data' must be uint8.*black"):
         data.load_cifar("cifar10", root=tmp_path)
+
+
+# ---- differentiable search checkpoints (the shared run loop) ----------------------------
+
+def _tiny_darts(tmp_path, dataset, checkpoint, resume=False, epochs=1):
+    from snnlab.darts import SearchNetwork
+    from snnlab.darts_search import DartsConfig, darts_search
+    from snnlab.search.loop import make_search_loaders
+    torch.manual_seed(0)
+    net = SearchNetwork(C=2, num_classes=3, layers=3, T=2, in_channels=1, image_size=8)
+    cfg = DartsConfig(epochs=epochs, layers=3, C=2, T=2, batch_size=6, lr=0.1, arch_lr=3e-2)
+    loaders = make_search_loaders(dataset, batch_size=6, seed=3)
+    return darts_search(net, loaders.train, loaders.val, cfg, "cpu", checkpoint,
+                        resume=resume, progress=False)
+
+
+def _digit_like(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.utils.data.TensorDataset(torch.rand(n, 1, 8, 8, generator=g),
+                                          torch.randint(0, 3, (n,), generator=g))
+
+
+def test_search_checkpoint_of_other_data_is_refused(tmp_path):
+    """Same DartsConfig, other training data: the loader fingerprint tells them apart."""
+    ckpt = tmp_path / "search.pt"
+    _tiny_darts(tmp_path, _digit_like(24, seed=1), ckpt, epochs=1)
+    with pytest.raises(ValueError, match="labels_sha|dataset_size|batches_per_epoch"):
+        _tiny_darts(tmp_path, _digit_like(36, seed=2), ckpt, resume=True, epochs=1)
+
+
+def test_search_names_a_nan_training_batch(tmp_path):
+    dataset = _digit_like(24, seed=1)
+    dataset.tensors[0][5, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"search epoch 1, (training|architecture) batch \d+.*NaN"):
+        _tiny_darts(tmp_path, dataset, None)

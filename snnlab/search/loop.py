@@ -38,6 +38,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..profiles import seed_everything
 from .config import check, check_fields, is_int
+from ..checkpoints import loader_fingerprint, model_fingerprint
+from ..guards import check_batch
 from ..train import (_loader_generator, _rng_state, _set_rng_state, _want_progress,
                      resolve_device, snnlab_version)
 
@@ -246,23 +248,26 @@ def alternating_epoch(model: nn.Module, weight_optimizer: torch.optim.Optimizer,
     train, val = _Tally(device), _Tally(device)
     arch_images = 0
 
-    def next_val_batch():
+    def next_val_batch(b):
         nonlocal val_iter
         try:
-            return _to_device(next(val_iter), device)
+            batch = next(val_iter)
         except StopIteration:                    # the other half ran out first: restart it
             val_iter = iter(val_loader)
-            return _to_device(next(val_iter), device)
+            batch = next(val_iter)
+        check_batch(batch[0], batch[1], f"search epoch {epoch}, architecture batch {b}")
+        return _to_device(batch, device)
 
     def step_arch(batch, b):
         nonlocal arch_images
-        val_batch = next_val_batch()
+        val_batch = next_val_batch(b)
         arch_images += val_batch[1].shape[0]
         out = arch_step(batch, val_batch, b)
         if record_arch and out is not None:
             val.add(*out)
 
     for b, batch in enumerate(train_loader):
+        check_batch(batch[0], batch[1], f"search epoch {epoch}, training batch {b}")
         x, y = _to_device(batch, device)
         if move_arch and arch_first:
             step_arch((x, y), b)
@@ -342,15 +347,19 @@ class BilevelSearch:
     def config_state(self) -> dict:
         return jsonable(dataclasses.asdict(self.config))
 
+    # what a resumed search must match beyond its config: the supernet and the loaders
+    # (set by run_bilevel; None compares nothing)
+    fingerprint: Optional[dict] = None
+
     def save(self, path: Union[str, os.PathLike], state: dict) -> None:
         from ..train import save_checkpoint
-        save_checkpoint(path, state)
+        save_checkpoint(path, state, fingerprint=self.fingerprint)
 
     def load(self, path: Union[str, os.PathLike]) -> dict:
         from ..train import read_checkpoint
         return read_checkpoint(path, self.checkpoint_format, f"a {self.label} checkpoint",
                                self.config_state(), type(self.config).__name__,
-                               kind="search ", fresh="search")
+                               kind="search ", fresh="search", fingerprint=self.fingerprint)
 
     def describe(self, row: dict) -> str:
         return (f"{self.label} epoch {row['epoch']}/{self.config.epochs}: train acc "
@@ -402,6 +411,8 @@ def run_bilevel(search: BilevelSearch, train_loader: Iterable, val_loader: Itera
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs,
                                                            eta_min=config.lr_min)
     search.arch_optimizer = search.make_arch_optimizer()
+    search.fingerprint = {**model_fingerprint(model), **loader_fingerprint(train_loader),
+                          **{f"val_{k}": v for k, v in loader_fingerprint(val_loader).items()}}
     val_generator = _loader_generator(val_loader)
     history: list = []
     start, stopped = 0, False
