@@ -582,11 +582,13 @@ def plot_bench_darts(result: dict, seed_index: int = 0, axes=None):
     """Two panels of a stored result (``load_result("spikenas_darts.json")``): the final
     op weights of one seed's search (rows: bench edges, columns: bench ops; white dots:
     the derived cell) and the true test accuracy of every method of the comparison
-    (mean ± sd over seeds; costs in the row labels' own units, see
+    (mean ± sd over seeds; each cost, in its own unit, beside its point, see
     :func:`compare_with_stored`). Returns the two Axes."""
+    rows = result["comparison"]["rows"]
     if axes is None:
         import matplotlib.pyplot as plt
-        _, axes = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.6]})
+        _, axes = plt.subplots(1, 2, figsize=(11, 1.5 + 0.3 * len(rows)),
+                               gridspec_kw={"width_ratios": [1, 1.9]})
     run = result["runs"][seed_index]
     weights = np.asarray(run["history"][-1]["arch_weights"])          # [6 edges, 5 ops]
     image = axes[0].imshow(weights, cmap="viridis", aspect="auto")
@@ -598,12 +600,18 @@ def plot_bench_darts(result: dict, seed_index: int = 0, axes=None):
     axes[0].set_yticks(range(len(BENCH_EDGES)))
     axes[0].set_yticklabels([f"{i} \u2192 {j}" for i, j in BENCH_EDGES])
     axes[0].set_title(f"seed {run['config']['seed']}: final softmax(alpha)", fontsize="small")
-    rows = result["comparison"]["rows"]
     y = np.arange(len(rows))
-    axes[1].errorbar([r["test_acc"]["mean"] for r in rows], y,
-                     xerr=[r["test_acc"]["sd"] for r in rows], fmt="o", capsize=3)
+    means = [r["test_acc"]["mean"] for r in rows]
+    axes[1].errorbar(means, y, xerr=[r["test_acc"]["sd"] for r in rows], fmt="o", capsize=3)
+    # short method names on the axis (the proxy is in the title), each cost beside its point
+    names = [r["method"].split(", CPU proxy")[0].replace(" (select on val)", "") for r in rows]
     axes[1].set_yticks(y)
-    axes[1].set_yticklabels([f"{r['method']}\n({r['cost']})" for r in rows], fontsize="x-small")
+    axes[1].set_yticklabels(names, fontsize="small")
+    right = max(m + r["test_acc"]["sd"] for m, r in zip(means, rows))
+    for k, r in enumerate(rows):
+        axes[1].annotate(r["cost"], (right, k), xytext=(6, 0), textcoords="offset points",
+                         va="center", fontsize="x-small", color="0.35")
+    axes[1].set_xlim(right=right + 0.45 * (right - min(means)))
     axes[1].invert_yaxis()
     axes[1].set_xlabel("true CIFAR-10 test accuracy of the pick (%), mean \u00b1 sd")
     return axes

@@ -87,5 +87,5 @@ if __name__ == "__main__":                      # python -m snnlab.cli_compare .
     parser = argparse.ArgumentParser(prog="python -m snnlab.cli_compare")
     add_compare(parser.add_subparsers(dest="command"))
     arguments = parser.parse_args(["compare", *sys.argv[1:]])
-    arguments.argv = ["python", "-m", "snnlab", "compare", *sys.argv[1:]]
+    arguments.argv = ["compare", *sys.argv[1:]]     # provenance() adds "python -m snnlab"
     sys.exit(arguments.run(arguments))
