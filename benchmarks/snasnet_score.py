@@ -111,7 +111,7 @@ def main(argv=None):
         rows.append(row)
 
     print(f"profile {profile.name} ({profile.dataset}, T={profile.T}, "
-          f"C={profile.snasnet_channels}), {args.batches} batches x {args.batch_size} images, device {device}")
+          f"C={profile.snasnet.channels}), {args.batches} batches x {args.batch_size} images, device {device}")
     print(f"{'space':>5} {'threads':>7} {'cands':>6} {'cand/s':>8} {'build ms':>9} "
           f"{'forward ms':>11} {'kernel ms':>10} {'best':>9} {'median':>9}")
     for r in rows:

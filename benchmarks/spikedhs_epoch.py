@@ -8,7 +8,7 @@ Each variant runs the profile's search (``SpikeDHSConfig.from_profile``) for
 ``--epochs`` epochs on the profile's dataset and reports the median seconds of an
 epoch: the weight and architecture steps over the two halves, the NoS
 measurement and, with DGS, one DGS round per epoch (``dgs_every=1``, the profile's
-``spikedhs_dgs_batches`` probe batches), timed separately as ``dgs_round_seconds``.
+``profile.spikedhs.dgs_batches`` probe batches), timed separately as ``dgs_round_seconds``.
 The tiny profile needs no data; CIFAR-10 profiles read ``--data-root``.
 
 On a shared machine pass ``--threads 1`` when other torch processes run: two

@@ -52,7 +52,7 @@ def _genotype_and_config(result: Any, genotype_cls: type) -> Tuple[Any, dict]:
 
 def build_darts_result(result: Any, profile: Profile, bundle, auxiliary: bool = False
                        ) -> nn.Module:
-    """The DARTS network of a result, sized by ``darts_eval_layers``/``darts_eval_channels``,
+    """The DARTS network of a result, sized by ``profile.darts.eval_layers``/``eval_channels``,
     with the search's attention and placement (none for plain DARTS)."""
     from ..darts import build_darts_network
     genotype, config = _genotype_and_config(result, Genotype)
@@ -65,15 +65,11 @@ def build_darts_result(result: Any, profile: Profile, bundle, auxiliary: bool = 
 
 def build_madarts_result(result: Any, profile: Profile, bundle, auxiliary: bool = False
                          ) -> nn.Module:
-    """As :func:`build_darts_result`, sized by ``madarts_eval_layers``/``madarts_eval_channels``
+    """As :func:`build_darts_result`, sized by ``profile.madarts.eval_layers``/``eval_channels``
     (chapter 5's retraining size)."""
     madarts = settings_of(profile, "madarts")
-    if dataclasses.is_dataclass(getattr(profile, "darts", None)):     # one settings per method
-        sized = dataclasses.replace(profile, darts=dataclasses.replace(
-            profile.darts, eval_layers=madarts.eval_layers, eval_channels=madarts.eval_channels))
-    else:
-        sized = dataclasses.replace(profile, darts_eval_layers=madarts.eval_layers,
-                                    darts_eval_channels=madarts.eval_channels)
+    sized = dataclasses.replace(profile, darts=dataclasses.replace(
+        profile.darts, eval_layers=madarts.eval_layers, eval_channels=madarts.eval_channels))
     return build_darts_result(result, sized, bundle, auxiliary)
 
 
