@@ -105,6 +105,12 @@ def group_page(title: str, blurb: str, modules: list[str]) -> str:
     return f"# {title}\n\n{blurb}\n\n| module | what it holds |\n|---|---|\n{rows}\n"
 
 
+def page_name(module: str) -> str:
+    """The page of a module: ``snnlab-neurons``, ``snnlab-search-loop`` (no dots: a dot would
+    read as a file suffix in ``_toc.yml``)."""
+    return "snnlab-" + module.replace(".", "-")
+
+
 def module_page(module: str) -> str:
     return (f"# `snnlab.{module}`\n\n```{{eval-rst}}\n.. automodule:: snnlab.{module}\n```\n")
 
@@ -113,7 +119,7 @@ def toc_part(groups) -> str:
     lines = [TOC_MARKER, "    chapters:\n", "      - file: book/api/index\n"]
     for key, _, _, modules in groups:
         lines.append(f"      - file: book/api/{key}\n        sections:\n")
-        lines += [f"          - file: book/api/snnlab.{m}\n" for m in modules]
+        lines += [f"          - file: book/api/{page_name(m)}\n" for m in modules]
     return "".join(lines)
 
 
@@ -124,7 +130,7 @@ def wanted_files() -> dict[Path, str]:
     for key, title, blurb, modules in groups:
         files[API / f"{key}.md"] = group_page(title, blurb, modules)
         for m in modules:
-            files[API / f"snnlab.{m}.md"] = module_page(m)
+            files[API / f"{page_name(m)}.md"] = module_page(m)
     toc = TOC.read_text(encoding="utf-8")
     if TOC_MARKER not in toc:
         raise SystemExit(f"{TOC} has no '{TOC_MARKER.strip()}' part to replace.")
