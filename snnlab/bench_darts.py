@@ -59,10 +59,8 @@ Example (needs a clone and CIFAR-10)::
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -77,6 +75,7 @@ from .bench_rank import BENCH_CHANNELS, NETWORKS
 from .darts import MixedOp
 from .ops import op_step
 from .profiles import seed_everything
+from .safeio import append_json_line, read_json_lines
 from .snasnet import SNASNET_NEURON, SNASNet, init_weights
 
 __all__ = ["BenchEdge", "BenchSupernet", "BenchDartsConfig", "bench_body", "derive_arch_id",
@@ -465,16 +464,9 @@ def space_baselines(bench: SpikeNASBench) -> dict:
 
 def _read_checkpoint(path, config: BenchDartsConfig) -> Dict[int, dict]:
     """Runs stored in a JSON-lines checkpoint whose config equals ``config`` (but the seed)."""
-    if path is None or not Path(path).is_file():
-        return {}
     wanted = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
-    runs = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            run = json.loads(line)
-            if {k: v for k, v in run["config"].items() if k != "seed"} == wanted:
-                runs[int(run["config"]["seed"])] = run
-    return runs
+    return {int(run["config"]["seed"]): run for run in read_json_lines(path)
+            if {k: v for k, v in run["config"].items() if k != "seed"} == wanted}
 
 
 def darts_study(bench: SpikeNASBench, data, config: BenchDartsConfig = BenchDartsConfig(),
@@ -507,8 +499,7 @@ def darts_study(bench: SpikeNASBench, data, config: BenchDartsConfig = BenchDart
         if run is None:
             run = search_bench_darts(data, dataclasses.replace(config, seed=int(seed)), device)
             if checkpoint is not None:
-                with open(checkpoint, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(run) + "\n")
+                append_json_line(checkpoint, run)
         _judge_history(bench, run["history"])
         run["judged"] = judge_arch(bench, run["derived"]["arch_id"])
         for key in ("derived_without_zero", "derived_with_zero"):

@@ -58,6 +58,7 @@ from .bench import NUM_ARCHS, SpikeNASBench, genotype_from_arch_id
 from .neurons import LIF
 from .profiles import seed_everything
 from .ranking import kendall_tau, spearman_rho
+from .safeio import append_json_line, read_json_lines
 from .snasnet import SNASNet
 from .snasnet_space import CellGenotype
 from .trainfree import KERNELS, scores_per_batch
@@ -293,16 +294,8 @@ def _config_key(config: RankConfig) -> str:
 
 def _read_checkpoint(path: Path, key: str) -> Dict[int, dict]:
     """Entries of a JSON-lines checkpoint written under the same :func:`_config_key`."""
-    done = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:       # a line cut by an interrupted write
-                continue
-            if record.get("key") == key:
-                done[int(record["arch_id"])] = record["entry"]
-    return done
+    return {int(record["arch_id"]): record["entry"] for record in read_json_lines(path)
+            if record.get("key") == key}
 
 
 # ---- rank statistics -------------------------------------------------------------------
@@ -475,11 +468,9 @@ def rank_study(bench: SpikeNASBench, data_dir, config: RankConfig = RankConfig()
     if checkpoint is not None:
         path, key = Path(checkpoint), _config_key(config)
         done = _read_checkpoint(path, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
 
         def on_cell(arch_id, entry):
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"key": key, "arch_id": arch_id, "entry": entry}) + "\n")
+            append_json_line(path, {"key": key, "arch_id": arch_id, "entry": entry})
     scored = score_cells(arch_ids, images, config, bench.pruned_ids[rows], device, done, on_cell)
     accuracy = bench.test_acc[rows].astype(float)
     params = bench.params[rows].astype(np.int64)

@@ -20,13 +20,11 @@ only). Each row records the images and seconds it actually took.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -35,6 +33,7 @@ from torch import nn
 
 from .data import load_dataset, make_loaders
 from .profiles import Profile, seed_everything
+from .safeio import append_json_line, read_json_lines
 from .train import TrainConfig, evaluate, fit, resolve_device
 
 __all__ = ["Contender", "CONTENDERS", "run_contender", "compare", "summarise", "read_rows",
@@ -160,18 +159,9 @@ def run_contender(contender: Contender, profile: Profile, bundle, seed: int,
             "train_lr": config.lr, **cost}
 
 
-def read_rows(path: Union[str, os.PathLike]) -> List[dict]:
-    """The rows of a study's JSON-lines file (a half-written last line is dropped)."""
-    rows = []
-    path = Path(path)
-    if not path.exists():
-        return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break                               # the run died mid-line: that row is redone
-    return rows
+def read_rows(path: Union[str, os.PathLike, None]) -> List[dict]:
+    """The rows of a study's JSON-lines file (a line cut by a killed run is dropped)."""
+    return read_json_lines(path)
 
 
 def compare(profile: Profile, contenders: Sequence[Contender] = CONTENDERS,
@@ -197,10 +187,7 @@ def compare(profile: Profile, contenders: Sequence[Contender] = CONTENDERS,
                                 candidates)
             rows.append(row)
             if rows_path:
-                with open(rows_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(row) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
+                append_json_line(rows_path, row)
             log(f"seed {seed} {contender.name}: acc {row['accuracy']:.3f}, "
                 f"{row['nos_per_image']:.0f} spikes/image, search {row['search_seconds']:.0f} s")
     return rows

@@ -45,6 +45,7 @@ except ImportError:                     # Windows: fall back to the age of a tem
     fcntl = None
 
 __all__ = ["atomic_path", "atomic_file", "write_json_atomic", "strict_json", "read_json",
+           "append_json_line", "read_json_lines",
            "sweep_stale_temps", "temp_dir", "sweep_stale_temp_dirs", "check_output_paths",
            "write_or_fallback", "OutputNotWritten", "describe_os_error", "STALE_AFTER_S"]
 
@@ -264,6 +265,43 @@ def read_json(path: PathLike, what: str = "JSON file", fix: str = "") -> Any:
         raise ValueError(f"{what} {str(path)!r} is not valid JSON: {err.msg} at line {err.lineno}, "
                          f"column {err.colno} (an interrupted copy or a hand edit?). "
                          f"{fix}".strip()) from err
+
+
+def append_json_line(path: PathLike, record: Any) -> None:
+    """Append ``record`` as one line of strict JSON to a JSON-lines file, on disk on return.
+
+    The resumable studies (rank study, bench DARTS, chapter 7's comparison) keep one line
+    per finished unit of work. A run killed mid-write leaves a cut last line; the next
+    record starts on a fresh line so that only the cut one is lost (see
+    :func:`read_json_lines`).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        cut = False
+        if f.seek(0, os.SEEK_END) > 0:         # the file so far ends mid-line?
+            f.seek(-1, os.SEEK_END)
+            cut = f.read(1) != b"\n"
+        line = json.dumps(strict_json(record), allow_nan=False) + "\n"
+        f.write((("\n" if cut else "") + line).encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_json_lines(path: Optional[PathLike]) -> list:
+    """The records of a JSON-lines file, in order; a line cut by a killed write is skipped.
+    No file (or ``path`` None): an empty list."""
+    if path is None or not Path(path).is_file():
+        return []
+    records = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:           # the cut line of an interrupted write
+            continue
+    return records
 
 
 # ----------------------------------------------------------------------------- output paths

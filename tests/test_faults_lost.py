@@ -186,3 +186,16 @@ def test_damaged_cached_archive_is_deleted_and_fetched_again(tmp_path):
         folder = data.download_cifar("cifar10", root, url=tar.as_uri(), md5=md5)
     assert folder.is_dir()
     assert hashlib.md5((root / "good.tar.gz").read_bytes()).hexdigest() == md5
+
+
+def test_json_lines_survive_a_write_cut_by_a_kill(tmp_path):
+    """A killed append leaves a cut last line: only that record is lost, later ones are kept."""
+    from snnlab.safeio import append_json_line, read_json_lines
+    path = tmp_path / "rows.jsonl"
+    append_json_line(path, {"n": 1})
+    with open(path, "a", encoding="utf-8") as f:
+        f.write('{"n": 2, "cut')                  # the kill, mid-record
+    append_json_line(path, {"n": 3, "x": float("nan")})
+    assert read_json_lines(path) == [{"n": 1}, {"n": 3, "x": None}]
+    assert len(path.read_text().splitlines()) == 3      # no blank line added after a whole one
+    assert read_json_lines(tmp_path / "none.jsonl") == [] and read_json_lines(None) == []
