@@ -146,6 +146,20 @@ def _run_bench_darts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_table_arguments(parser: argparse.ArgumentParser, missing_help: str,
+                         images: bool = False) -> None:
+    """The flags every ``bench`` action shares: where the table is (and, with ``images``,
+    CIFAR-10), its parsed cache, and whether a partial table is accepted."""
+    parser.add_argument("--bench", required=True,
+                        help="the SpikeNAS-Bench clone (or its zip, or its data folder)")
+    if images:
+        parser.add_argument("--data", required=True,
+                            help="folder holding cifar-10-batches-py (the official python archive)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="keep the parsed table here (fast reload)")
+    parser.add_argument("--allow-missing", action="store_true", help=missing_help)
+
+
 def add_bench(subparsers: argparse._SubParsersAction) -> None:
     """Register ``bench search``, ``bench rank`` and ``bench darts``."""
     p = subparsers.add_parser("bench", help="SpikeNAS-Bench: searches on the trained table",
@@ -154,12 +168,8 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     s = actions.add_parser("search", help="random / evolution / local search on the table",
                            description="Tabular searches that select on the bench's validation "
                            "accuracy and report test accuracy, over several seeds.")
-    s.add_argument("--bench", required=True,
-                   help="the SpikeNAS-Bench clone (or its zip, or its data folder)")
+    _add_table_arguments(s, "accept a partial table (CIFAR100 and TinyImagenet are partial)")
     s.add_argument("--dataset", default="CIFAR10", help="CIFAR10 (complete), CIFAR100, TinyImagenet")
-    s.add_argument("--allow-missing", action="store_true",
-                   help="accept a partial table (CIFAR100 and TinyImagenet are partial)")
-    s.add_argument("--cache-dir", default=None, help="keep the parsed table here (fast reload)")
     s.add_argument("--method", default="all", choices=("all", "random", "evolution", "local"))
     s.add_argument("--budget", type=int, default=100, help="distinct cells per search")
     s.add_argument("--seeds", type=int, default=20, help="searches per method (seeds 0..N-1)")
@@ -179,13 +189,8 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
                            "test accuracy: Kendall tau-b and Spearman rho of each score and of "
                            "the parameter count, picks, SNASNet as published (best score among "
                            "K), combinations beyond the paper.")
-    r.add_argument("--bench", required=True,
-                   help="the SpikeNAS-Bench clone (or its zip, or its data folder)")
-    r.add_argument("--data", required=True,
-                   help="folder holding cifar-10-batches-py (the official python archive)")
-    r.add_argument("--cache-dir", default=None, help="keep the parsed table here (fast reload)")
-    r.add_argument("--allow-missing", action="store_true",
-                   help="accept a partial table (sample from the cells it holds)")
+    _add_table_arguments(r, "accept a partial table (sample from the cells it holds)",
+                         images=True)
     r.add_argument("--cells", type=int, default=100, help="live cells sampled (>= 2)")
     r.add_argument("--seed", type=int, default=0, help="fixes the sample, images and weights")
     r.add_argument("--width", type=float, default=0.0625,
@@ -208,13 +213,8 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
                            "in the bench's network, seeds 0..N-1; each derived cell judged by "
                            "its true test and val accuracy and rank. The defaults are a CPU "
                            "proxy (snnlab.bench_darts).")
-    d.add_argument("--bench", required=True,
-                   help="the SpikeNAS-Bench clone (or its zip, or its data folder)")
-    d.add_argument("--data", required=True,
-                   help="folder holding cifar-10-batches-py (the official python archive)")
-    d.add_argument("--cache-dir", default=None, help="keep the parsed table here (fast reload)")
-    d.add_argument("--allow-missing", action="store_true",
-                   help="accept a partial table (a derived cell outside it is an error)")
+    _add_table_arguments(d, "accept a partial table (a derived cell outside it is an error)",
+                         images=True)
     d.add_argument("--seeds", type=int, default=3, help="searches (seeds F..F+N-1)")
     d.add_argument("--first-seed", type=int, default=0,
                    help="F: run seeds in separate processes, then merge their checkpoints")
