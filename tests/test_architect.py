@@ -3,28 +3,9 @@ difference and the look-ahead gradients of the second order."""
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.func import functional_call
 
 from snnlab.architect import Architect, finite_difference_hvp, perturbed_weights
-
-
-class Tiny(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.alphas = nn.Parameter(torch.randn(1, 3, dtype=torch.float64))
-        self.paths = nn.ModuleList(nn.Linear(5, 5).double() for _ in range(3))
-        self.head = nn.Linear(5, 4).double()
-
-    def arch_parameters(self):
-        return [self.alphas]
-
-    def weight_parameters(self):
-        return [p for n, p in self.named_parameters() if n != "alphas"]
-
-    def forward(self, x):
-        w = torch.softmax(self.alphas[0], 0)
-        return self.head(sum(wk * torch.tanh(p(x)) for wk, p in zip(w, self.paths)))
 
 
 def batch(seed=0):
@@ -32,9 +13,9 @@ def batch(seed=0):
     return torch.randn(12, 5, generator=g, dtype=torch.float64), torch.randint(0, 4, (12,), generator=g)
 
 
-def test_perturbed_weights_are_w_plus_minus_eps_v():
+def test_perturbed_weights_are_w_plus_minus_eps_v(smooth_supernet):
     torch.manual_seed(0)
-    model = Tiny()
+    model = smooth_supernet()
     v = [torch.randn_like(p) for p in model.weight_parameters()]
     eps, (plus, minus) = perturbed_weights(model, v, eps_scale=0.1)
     norm = torch.sqrt(sum((t ** 2).sum() for t in v)).item()
@@ -59,9 +40,9 @@ def test_perturbed_weights_are_w_plus_minus_eps_v():
         perturbed_weights(model, v, eps_scale=0.0)
 
 
-def test_lookahead_gradients_make_the_second_order_gradient():
+def test_lookahead_gradients_make_the_second_order_gradient(smooth_supernet):
     torch.manual_seed(1)
-    model = Tiny()
+    model = smooth_supernet()
     train, val = batch(1), batch(2)
     opt = torch.optim.SGD(model.weight_parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
     F.cross_entropy(model(train[0]), train[1]).backward(inputs=model.weight_parameters())

@@ -220,31 +220,9 @@ def test_aux_path_stays_affine_free_in_an_affine_supernet():
 
 # ---- the architect ---------------------------------------------------------------------------
 
-class Smooth(nn.Module):
-    """A twice-differentiable stand-in supernet: the LIF's fused backward cannot be
-    differentiated again, so the exact (double-backward) HVP needs a smooth model."""
-
-    def __init__(self):
-        super().__init__()
-        self.alphas = nn.Parameter(torch.randn(2, 3, dtype=torch.float64))
-        self.paths = nn.ModuleList(nn.Linear(5, 5).double() for _ in range(3))
-        self.head = nn.Linear(5, 4).double()
-
-    def arch_parameters(self):
-        return [self.alphas]
-
-    def weight_parameters(self):
-        return [p for n, p in self.named_parameters() if n != "alphas"]
-
-    def forward(self, x):
-        for w in torch.softmax(self.alphas, -1):
-            x = sum(wk * torch.tanh(path(x)) for wk, path in zip(w, self.paths))
-        return self.head(x)
-
-
-def test_finite_difference_hvp_matches_double_backward():
+def test_finite_difference_hvp_matches_double_backward(smooth_supernet):
     torch.manual_seed(0)
-    model = Smooth()
+    model = smooth_supernet(rows=2)
     data_ = (torch.randn(16, 5, dtype=torch.float64), torch.randint(0, 4, (16,)))
     v = [torch.randn_like(p) for p in model.weight_parameters()]
     exact = exact_hvp(model, F.cross_entropy, data_, v)
