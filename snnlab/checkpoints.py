@@ -99,7 +99,8 @@ def model_fingerprint(model: nn.Module) -> dict:
 def loader_fingerprint(loader: Iterable) -> dict:
     """The facts of a training loader that change the result of a resumed run.
 
-    ``batch_size``, ``batches_per_epoch``, ``dataset`` (class name), ``dataset_size`` and
+    ``batch_size`` (the global batch of a sharded loader, :func:`snnlab.distributed.shard_loader`),
+    ``batches_per_epoch``, ``dataset`` (class name), ``dataset_size`` and
     ``labels_sha`` (a hash of the labels, in dataset order: another dataset or split
     changes it). A fact the loader does not expose is None (not compared).
     """
@@ -118,8 +119,12 @@ def loader_fingerprint(loader: Iterable) -> dict:
         size = len(dataset) if dataset is not None else None
     except TypeError:
         size = None
+    batch_size = getattr(loader, "batch_size", None)
+    shards = getattr(getattr(loader, "sampler", None), "num_replicas", None)
+    if batch_size is not None and isinstance(shards, int):   # DistributedSampler: the global
+        batch_size *= shards                                  # batch, so any world size resumes
     return {
-        "batch_size": getattr(loader, "batch_size", None),
+        "batch_size": batch_size,
         "batches_per_epoch": batches,
         "dataset": type(dataset).__name__ if dataset is not None else None,
         "dataset_size": size,

@@ -10,6 +10,11 @@ Commands:
       python -m snnlab train --model baseline --profile colab --download --out r.json
       python -m snnlab train --genotype result.json --profile tiny   # a searched cell
 
+  Under ``torchrun`` it trains data-parallel (:mod:`snnlab.distributed`): the batch
+  size is the global batch, split over the processes; rank 0 prints and writes::
+
+      python -m torch.distributed.run --nproc_per_node 2 -m snnlab train --profile tiny
+
 * ``search METHOD``: any search of the registry (:mod:`snnlab.search`; ``search
   --list`` lists them): SNASNet's training-free search, DARTS, MA-DARTS, SpikeDHS.
   Writes the one :class:`~snnlab.search.SearchResult` format to ``--out`` and
@@ -46,6 +51,7 @@ from .data import DataBundle, load_dataset, make_loaders
 from .models import SpikingCNN
 from .cli_bench import add_bench
 from .cli_compare import add_compare
+from . import distributed
 from .cli_common import add_resume_arguments, add_run_arguments, provenance
 from .profiles import Profile, get_profile, seed_everything, training_recipe
 from .safeio import check_output_paths, write_json_atomic, write_or_fallback
@@ -60,6 +66,9 @@ def build_baseline(profile: Profile, bundle: DataBundle) -> nn.Module:
                       widths=profile.widths, T=profile.T, image_size=bundle.image_size,
                       tau=profile.tau)
 
+
+# --dtype name -> the model's parameter dtype (fit and evaluate cast the images to it)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 # --model name -> builder(profile, bundle) -> nn.Module. A searched SNASNet cell is
 # trained with `train --genotype` instead (its builder also needs the genotype).
@@ -130,7 +139,36 @@ def load_genotype(source: str):
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    """``train``: build the run's dataclasses from ``args``, fit, evaluate on test, report."""
+    """``train``: in the process group torchrun describes (if any), build the run's
+    dataclasses from ``args``, fit, evaluate on test, report (rank 0)."""
+    device = resolve_device(args.device)       # None: cuda if available, else cpu
+    with distributed.process_group("gloo" if device.type == "cpu" else None) as info:
+        return _train_in_group(args, distributed.device_for_rank(device, info.local_rank))
+
+
+def _train_loader(bundle: DataBundle, loaders, batch_size: int, profile: Profile):
+    """The training loader: under torchrun (any number of processes) this process's shard
+    of every global batch of ``batch_size`` images; else ``make_loaders``' seeded one."""
+    if not distributed.in_process_group():
+        return loaders.train
+    return distributed.shard_loader(bundle.train, batch_size, seed=profile.seed,
+                                    num_workers=profile.num_workers)
+
+
+def _check_global_batch(batch_size: int) -> None:
+    """Under torchrun the batch size is split evenly over the processes: refuse one that
+    does not divide (before any data is loaded)."""
+    processes = distributed.world_size()
+    if batch_size % processes:
+        suggestion = max(processes, batch_size // processes * processes)
+        raise ValueError(f"the batch size {batch_size} is the global batch of the {processes} "
+                         f"processes and must divide by {processes}: pass --batch-size "
+                         f"{suggestion} (or another multiple of {processes}), or launch a number "
+                         f"of processes that divides {batch_size}.")
+
+
+def _train_in_group(args: argparse.Namespace, device: torch.device) -> int:
+    """``train`` on ``device``; rank 0 alone prints and writes the summary (and checkpoints)."""
     t0 = time.perf_counter()
     from .cli_search import read_search_result
     from .search import get_search
@@ -138,7 +176,6 @@ def _run_train(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed),
                                    ("batch_size", args.batch_size)) if v is not None}
     profile = dataclasses.replace(profile, **overrides)
-    device = resolve_device(args.device)       # None: cuda if available, else cpu
     searched = read_search_result(Path(args.genotype)) if args.genotype is not None else None
     # a found network retrains with its search method's recipe (the registry says which)
     method = get_search(searched.method) if searched is not None else None
@@ -146,6 +183,7 @@ def _run_train(args: argparse.Namespace) -> int:
     settings = training_recipe(profile, recipe)
     epochs = args.epochs if args.epochs is not None else settings["epochs"]
     batch_size = args.batch_size if args.batch_size is not None else settings["batch_size"]
+    _check_global_batch(batch_size)
     retrain = method.retrain_overrides(profile) if method and method.retrain_overrides else {}
     config = TrainConfig.from_profile(profile, recipe, epochs=epochs, **retrain)
     if args.genotype is not None and searched is None:   # a bad genotype fails before loading data
@@ -173,9 +211,14 @@ def _run_train(args: argparse.Namespace) -> int:
     else:
         model_name = args.model
         model = MODELS[args.model](profile, bundle)
-    history = fit(model, loaders.train, loaders.val, config, device=device,
+    train_loader = _train_loader(bundle, loaders, batch_size, profile)
+    model = distributed.prepare_model(model.to(DTYPES[args.dtype]), device)   # DDP under torchrun
+    history = fit(model, train_loader, loaders.val, config, device=device,
                   checkpoint=args.checkpoint, resume=args.resume)
+    model = distributed.unwrap(model)         # every rank holds the same weights
     test = evaluate(model, loaders.test, device=device, count_spikes=True, amp=config.amp)
+    if not distributed.is_main_process():
+        return 0
 
     summary = {
         "model": model_name,
@@ -197,6 +240,8 @@ def _run_train(args: argparse.Namespace) -> int:
         **_provenance(args, device),
         "profile_settings": profile.to_dict(),
         "batch_size": batch_size,
+        "processes": distributed.world_size(),
+        "dtype": args.dtype,
         "config": dataclasses.asdict(config),
         "history": history,
     }
@@ -221,7 +266,11 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                         "profile's snasnet.lr")
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="override the profile's batch size")
+                   help="override the profile's batch size (under torchrun: the global batch "
+                        "of all processes, a multiple of their number)")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
+                   help="the model's floating type (default float32); float64 is for checking "
+                        "results, e.g. that N processes equal one")
     add_run_arguments(p)
     add_resume_arguments(p, "run")
     p.add_argument("--out", default=None, help="also write the JSON summary to this file")
@@ -282,7 +331,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logger = logging.getLogger("snnlab")
     old_level = logger.level
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    # under torchrun every rank logs the same numbers: rank 0 speaks, the others warn only
+    logger.setLevel(logging.INFO if distributed.env_rank() == 0 else logging.WARNING)
     try:
         return args.run(args)
     except (ValueError, RuntimeError, OSError) as err:   # OSError: FileNotFoundError, full disk

@@ -35,7 +35,8 @@ What each piece does, and why:
 from __future__ import annotations
 
 import os
-from typing import NamedTuple, Optional
+from contextlib import contextmanager
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.distributed as dist
@@ -43,9 +44,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-__all__ = ["DistInfo", "init_from_env", "is_distributed", "is_main_process", "world_size",
-           "GlobalBatchNorm2d", "global_batch_norm", "prepare_model", "unwrap",
-           "shard_loader"]
+__all__ = ["DistInfo", "init_from_env", "process_group", "env_rank", "in_process_group",
+           "is_distributed", "is_main_process", "world_size", "rank", "device_for_rank",
+           "GlobalBatchNorm2d", "global_batch_norm", "prepare_model", "unwrap", "shard_loader",
+           "sum_over_processes", "average_gradients", "average_tensors", "broadcast_state"]
 
 
 class DistInfo(NamedTuple):
@@ -54,13 +56,31 @@ class DistInfo(NamedTuple):
     local_rank: int
 
 
+def in_process_group() -> bool:
+    """True once a process group is initialised (by torchrun's :func:`init_from_env`),
+    even of one process: data is then read through sharded samplers."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def is_distributed() -> bool:
     """True inside an initialised process group of more than one process."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return in_process_group() and dist.get_world_size() > 1
 
 
 def world_size() -> int:
-    return dist.get_world_size() if is_distributed() else 1
+    """Processes in the group (1 outside one)."""
+    return dist.get_world_size() if in_process_group() else 1
+
+
+def rank() -> int:
+    """This process's rank (0 outside a group)."""
+    return dist.get_rank() if in_process_group() else 0
+
+
+def env_rank() -> int:
+    """The rank torchrun gave this process (``$RANK``), readable before the group exists:
+    0 without torchrun. The CLI uses it to keep the log of other ranks quiet."""
+    return int(os.environ.get("RANK", "0"))
 
 
 def is_main_process() -> bool:
@@ -87,6 +107,34 @@ def init_from_env(backend: Optional[str] = None) -> DistInfo:
     return DistInfo(rank, size, local)
 
 
+@contextmanager
+def process_group(backend: Optional[str] = None) -> Iterator[DistInfo]:
+    """:func:`init_from_env` for a ``with`` block; the group it created is destroyed at the
+    end (also on an error), so the process exits cleanly. Without torchrun: ``(0, 1, 0)``.
+
+    Example::
+
+        with process_group("gloo") as info:
+            ...                                   # info.rank, info.world_size
+    """
+    created = "WORLD_SIZE" in os.environ and not in_process_group()
+    info = init_from_env(backend)
+    try:
+        yield info
+    finally:
+        if created and in_process_group():
+            dist.destroy_process_group()
+
+
+def device_for_rank(device: torch.device, local_rank: int) -> torch.device:
+    """One GPU per process: ``cuda`` becomes ``cuda:<local_rank>`` (made current); other
+    devices, and a ``cuda:k`` given explicitly, stay as they are."""
+    if device.type == "cuda" and device.index is None and in_process_group():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
 class _SumOverProcesses(torch.autograd.Function):
     """``all_reduce`` (sum) whose gradient is the sum of every process's gradient."""
 
@@ -110,11 +158,16 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     an ``all_reduce`` that gradients flow back through (as ``nn.SyncBatchNorm``),
     then ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the biased
     variance, and the running variance updated with the unbiased one, as
-    ``nn.BatchNorm2d``. Outside a process group, or in eval mode, it is ``BatchNorm2d``.
+    ``nn.BatchNorm2d``. Outside a process group of 2 or more, or when it normalises with
+    running statistics (eval mode), it is ``BatchNorm2d``. Every process must call it
+    equally often (a collective): the shards of one global batch have equal sizes.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and is_distributed()):
+        # batch statistics in training mode, and always without running statistics (as
+        # BatchNorm2d; the DARTS supernet normalises so in eval mode too)
+        batch_stats = self.training or not self.track_running_stats
+        if not (batch_stats and is_distributed()):
             return super().forward(x)
         count = torch.full((1,), x.numel() / x.shape[1], dtype=x.dtype, device=x.device)
         stats = torch.cat([x.sum((0, 2, 3)), x.square().sum((0, 2, 3)), count])   # [2C + 1]
@@ -123,7 +176,7 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         n = stats[-1]
         mean = stats[:C] / n
         var = stats[C:2 * C] / n - mean.square()                     # biased, as BN normalises
-        if self.track_running_stats:
+        if self.training and self.track_running_stats:
             with torch.no_grad():
                 momentum = self.momentum if self.momentum is not None else 1 / (
                     int(self.num_batches_tracked) + 1)
@@ -152,8 +205,13 @@ def global_batch_norm(model: nn.Module) -> nn.Module:
 
 
 def prepare_model(model: nn.Module, device: Optional[torch.device] = None) -> nn.Module:
-    """Global-batch BN, then ``DistributedDataParallel`` (no-op outside a process group)."""
-    if not is_distributed():
+    """Global-batch BN, then ``DistributedDataParallel``; ``model`` itself outside a group.
+
+    Inside a group of any size, one process included, so that a model prepared by
+    ``torchrun --nproc_per_node 1`` has the same modules (and checkpoint fingerprint) as
+    one prepared by 4 processes.
+    """
+    if not in_process_group():
         return model
     device = torch.device(device) if device is not None else torch.device("cpu")
     model = global_batch_norm(model).to(device)
@@ -172,7 +230,12 @@ def shard_loader(dataset: Dataset, global_batch_size: int, seed: int = 0, shuffl
 
     Sample ``i`` of an epoch's order goes to rank ``i % world_size``, so the shards
     of global batch ``k`` together are that batch of one process reading the same
-    order. ``global_batch_size`` must divide by the world size.
+    order. ``global_batch_size`` must divide by the world size. The order is
+    ``DistributedSampler``'s: a permutation seeded by ``seed + epoch`` (call
+    ``loader.sampler.set_epoch(epoch)`` each epoch; :func:`snnlab.train.fit` does),
+    so it depends on the epoch only and a run resumes on any world size.
+    ``loader.batch_size`` is this process's share; the global batch is
+    ``loader.batch_size * loader.sampler.num_replicas``.
     """
     size = world_size()
     if global_batch_size % size:
@@ -183,3 +246,61 @@ def shard_loader(dataset: Dataset, global_batch_size: int, seed: int = 0, shuffl
                                  seed=seed, drop_last=drop_last)
     return DataLoader(dataset, batch_size=global_batch_size // size, sampler=sampler,
                       drop_last=drop_last, **loader_kwargs)
+
+
+# ----------------------------------------------------------------------------- collectives
+# Each is a no-op outside a group of 2 or more, so single-process code runs unchanged.
+
+def sum_over_processes(values: Sequence[float]) -> List[float]:
+    """The sums of ``values`` over all processes (float64 ``all_reduce``), as Python floats.
+
+    For the counters of an epoch (loss sums, correct predictions, images), so that
+    every rank reports the numbers of the global batch. Integers up to 2**53 stay exact.
+    """
+    if not is_distributed():
+        return [float(v) for v in values]
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def average_gradients(params: Iterable[torch.Tensor]) -> None:
+    """Replace every ``p.grad`` by its mean over the processes (what DDP does in backward).
+
+    Gradients that are None stay None (the same parameters get none on every rank).
+    Used where the DDP wrapper cannot hook in: the architecture step of a search takes
+    ``autograd.grad`` or ``backward(inputs=...)`` on a subset of the parameters.
+    """
+    if not is_distributed():
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    average_tensors(grads)
+
+
+def average_tensors(tensors: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
+    """Average each tensor over the processes, in place (one flat ``all_reduce``);
+    returns ``tensors``."""
+    if not is_distributed() or not tensors:
+        return tensors
+    flat = torch.cat([t.detach().reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    with torch.no_grad():
+        for t in tensors:
+            n = t.numel()
+            t.copy_(flat[offset:offset + n].view_as(t))
+            offset += n
+    return tensors
+
+
+def broadcast_state(model: nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s parameters and buffers to every process (DDP does it when it
+    wraps a model): the same start even if a rank built or loaded its model differently."""
+    if not is_distributed():
+        return
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            dist.broadcast(t.data, src)

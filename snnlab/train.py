@@ -57,7 +57,7 @@ from .checkpoints import rng_state as _rng_state
 from .checkpoints import set_rng_state as _set_rng_state
 from .guards import check_batch, check_labels, first_nonfinite_module
 from .data import cutout
-from .distributed import is_main_process, unwrap
+from .distributed import is_main_process, sum_over_processes, unwrap
 from .profiles import Profile, seed_everything, training_recipe
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "default_device", "fit", "evaluate",
@@ -251,8 +251,15 @@ def _amp_context(device: torch.device, amp: bool):
     return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
 
 
-def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    x = x.to(device, non_blocking=True)
+def _input_dtype(model: nn.Module) -> Optional[torch.dtype]:
+    """The dtype of the model's first floating parameter (images are cast to it, so a
+    ``model.double()`` trains on float32 data), or None."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+
+
+def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool,
+               dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    x = x.to(device, dtype=dtype if x.is_floating_point() else None, non_blocking=True)
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
@@ -324,6 +331,7 @@ def evaluate(model: nn.Module, loader: Iterable, device: Union[str, torch.device
     model.to(device)
     was_training = model.training
     model.eval()
+    dtype = _input_dtype(model)
     autocast, _ = _amp_context(device, amp)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -337,7 +345,8 @@ def evaluate(model: nn.Module, loader: Iterable, device: Union[str, torch.device
             for batch, (x, y) in enumerate(loader):
                 where = f"evaluate: batch {batch}"
                 check_batch(x, y, where)
-                x, y = _to_device(x, device, False), y.to(device, non_blocking=True)
+                x = _to_device(x, device, False, dtype)
+                y = y.to(device, non_blocking=True)
                 with autocast:
                     logits = model(x)                                    # [B, classes]
                 check_labels(y, logits.shape[-1], where)
@@ -395,12 +404,13 @@ def _train_one_epoch(model, loader, optimizer, scaler, autocast, config, device,
     and batch), and on a non-finite loss (naming the first layer whose output was).
     """
     model.train()
+    dtype = _input_dtype(model)
     loss_sum, images = 0.0, 0
     correct = torch.zeros((), dtype=torch.int64, device=device)
     for batch, (x, y) in enumerate(loader):
         where = f"train_loader, epoch {epoch}, batch {batch}"
         check_batch(x, y, where)
-        x = _to_device(x, device, config.channels_last)
+        x = _to_device(x, device, config.channels_last, dtype)
         y = y.to(device, non_blocking=True)
         if config.cutout:
             x = cutout(x, config.cutout)          # on the device; centres from torch's CPU RNG
@@ -438,7 +448,9 @@ def _train_one_epoch(model, loader, optimizer, scaler, autocast, config, device,
             bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
     if images == 0:
         raise ValueError("train_loader yielded no batches; fit needs at least one (x, y) batch.")
-    return loss_sum / images, correct.item() / images
+    # DDP: the epoch's numbers over the global batches, the same on every rank
+    loss_sum, n_correct, images = sum_over_processes([loss_sum, correct.item(), images])
+    return loss_sum / images, n_correct / images
 
 
 def _check_finite_weights(model: nn.Module, epoch: int) -> None:
@@ -535,7 +547,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Optional[Iterable]
     except TypeError:
         batches = None
     bar = None
-    if _want_progress(progress) and start < config.epochs:
+    if _want_progress(progress) and is_main_process() and start < config.epochs:
         from tqdm.auto import tqdm
         total = None if batches is None else batches * (config.epochs - start)
         bar = tqdm(total=total, desc="train", unit="batch", leave=False)
