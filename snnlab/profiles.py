@@ -18,6 +18,12 @@ Choose one with the ``SNNLAB_PROFILE`` environment variable or by name::
     short_search = dataclasses.replace(
         profile, darts=dataclasses.replace(profile.darts, epochs=1))
 
+Smoke mode (:mod:`snnlab.smoke`): with ``SNNLAB_SMOKE=1`` (or ``get_profile(name,
+smoke=True)``) the colab and paper profiles come back at toy size, same name, dataset and
+switches but every count cut, with ``profile.smoke`` True; on a small CIFAR-shaped archive
+(:func:`snnlab.smoke.write_fake_cifar`) a chapter then runs the Colab user's code path on
+a CPU in seconds. tiny is never shrunk.
+
 Deprecated (kept for one release): the old flat names, ``profile.darts_epochs``
 for ``profile.darts.epochs`` and ``dataclasses.replace(profile, darts_epochs=1)``,
 still work and raise a ``DeprecationWarning``.
@@ -336,6 +342,8 @@ class Profile:
         snasnet, darts, madarts, spikedhs: each method's settings
             (:class:`SNASNetSettings`, :class:`DartsSettings`, :class:`MADartsSettings`,
             :class:`SpikeDHSSettings`; their defaults are tiny's).
+        smoke: True for a profile cut to toy size by :func:`snnlab.smoke.smoke_profile`
+            (``SNNLAB_SMOKE=1``): its code path is the named profile's, its numbers are not.
 
     The old flat names (``profile.darts_epochs``) read the same values, with a
     ``DeprecationWarning``; they go away in the next release.
@@ -362,6 +370,7 @@ class Profile:
     darts: DartsSettings = field(default_factory=DartsSettings)
     madarts: MADartsSettings = field(default_factory=MADartsSettings)
     spikedhs: SpikeDHSSettings = field(default_factory=SpikeDHSSettings)
+    smoke: bool = False
 
     def __post_init__(self):
         for method, settings_type in _METHOD_SETTINGS.items():
@@ -550,12 +559,15 @@ def training_recipe(profile: Profile, recipe: str = "baseline") -> dict:
     return settings
 
 
-def get_profile(name: Optional[str] = None) -> Profile:
+def get_profile(name: Optional[str] = None, smoke: Optional[bool] = None) -> Profile:
     """The profile called ``name``, or ``$SNNLAB_PROFILE`` when None (default "tiny").
 
     Args:
         name: a key of :data:`PROFILES`; None reads the ``SNNLAB_PROFILE`` variable
             (unset or empty means "tiny").
+        smoke: return colab or paper cut to toy size (:func:`snnlab.smoke.smoke_profile`);
+            None reads the ``SNNLAB_SMOKE`` variable ("1" turns it on). tiny is returned
+            unchanged either way.
     Returns:
         The frozen :class:`Profile`; change fields with ``dataclasses.replace``.
     Raises:
@@ -576,4 +588,5 @@ def get_profile(name: Optional[str] = None) -> Profile:
         raise ValueError(f"unknown profile {name!r} (from the {source}); valid names are "
                          f"{sorted(PROFILES)}. Example: {PROFILE_ENV}=tiny or "
                          "get_profile('colab').")
-    return PROFILES[key]
+    from .smoke import apply_smoke_switch      # here: snnlab.smoke imports this module
+    return apply_smoke_switch(PROFILES[key], smoke)

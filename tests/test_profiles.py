@@ -32,6 +32,7 @@ FLAT_SETTINGS = {
     'amp': (False, True, True),
     'seed': (0, 0, 0),
     'val_fraction': (0.15, 0.1, 0.0),
+    'smoke': (False, False, False),       # snnlab.smoke; a field added after the flat Profile
     'snasnet_channels': (16, 64, 256),
     'snasnet_fc': (128, 256, 1024),
     'snasnet_votes': (10, 10, 10),

@@ -51,8 +51,8 @@ GROUPS = [
     ("running", "Running experiments",
      "Data, training (on one process or several: torchrun + DDP) and its safeguards, run "
      "profiles, stored results, plots and drawings, and the command line.",
-     ["data", "train", "distributed", "checkpoints", "guards", "safeio", "profiles", "results",
-      "viz", "drawing", "cli", "cli_common", "cli_search", "cli_bench", "cli_compare"]),
+     ["data", "train", "distributed", "checkpoints", "guards", "safeio", "profiles", "smoke",
+      "results", "viz", "drawing", "cli", "cli_common", "cli_search", "cli_bench", "cli_compare"]),
 ]
 MORE = ("more", "More modules", "Modules not yet filed under a concept.")
 

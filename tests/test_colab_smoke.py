@@ -1,0 +1,149 @@
+"""Every chapter on the colab profile's code path, on a CPU: smoke mode (snnlab.smoke).
+
+A Colab user runs a chapter with ``SNNLAB_PROFILE=colab`` on CIFAR-10; nbval only ever
+runs the tiny profile. Here each chapter runs top to bottom in a fresh kernel with
+
+    SNNLAB_PROFILE=colab  SNNLAB_SMOKE=1  SNNLAB_DATA=<a small archive in the official format>
+
+so that the CIFAR loader, the 3x32x32 shapes, DataLoader workers, the AMP switches and the
+search and retraining calls of the colab path all execute, at toy size (a few hundred
+images written by :func:`snnlab.smoke.write_fake_cifar`, every count cut by
+:func:`snnlab.smoke.smoke_profile`). A cell that raises fails the test with the chapter,
+the cell (``Cell N`` counts code cells from 0, as nbval does) and its traceback. The
+stored notebooks are never written: the executed copy goes to a temp folder.
+
+The Colab install cell is skipped (tag ``skip-execution``), but its text must set
+``SNNLAB_PROFILE`` to ``colab``: that is the one thing it changes for the chapter.
+
+One chapter by hand (prints the kernel's CPU seconds)::
+
+    OMP_NUM_THREADS=1 python tests/test_colab_smoke.py book/02_training_an_snn.ipynb
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("[0-9]*.ipynb"))
+CELL_TIMEOUT = 900          # a guard against hangs, not a budget
+# The install cell's line that picks the profile, e.g. os.environ.setdefault("SNNLAB_PROFILE", "colab")
+SETS_COLAB = re.compile(r"""SNNLAB_PROFILE["']\s*(?:,|\]\s*=)\s*["']colab["']""")
+
+
+class ChapterFailed(AssertionError):
+    """A chapter's cell raised in smoke mode; the message names the chapter and the cell."""
+
+
+def smoke_environment(data_root: Path) -> dict[str, str]:
+    """The kernel's environment: this process's, plus the colab profile in smoke mode."""
+    return {**os.environ, "SNNLAB_PROFILE": "colab", "SNNLAB_SMOKE": "1",
+            "SNNLAB_DATA": str(data_root), "SNNLAB_PROGRESS": "0",
+            # figures are drawn inline as in Colab (a plot that cannot render fails here too)
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+
+
+def _code_cells(nb) -> list:
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def _kernel_cpu_seconds(client) -> float | None:
+    """User + system CPU seconds of the kernel process and its finished children."""
+    try:
+        import psutil  # comes with ipykernel
+
+        t = psutil.Process(client.km.provisioner.process.pid).cpu_times()
+    except Exception:  # a kernel that is not a local process
+        return None
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def run_chapter(path: Path, data_root: Path, out_dir: Path) -> dict:
+    """Execute chapter ``path`` in smoke mode; the executed copy is written to ``out_dir``.
+
+    Returns ``{"seconds": wall, "cpu_seconds": the kernel's CPU (None if unknown)}``.
+    Raises :class:`ChapterFailed` naming the chapter, the code cell and its traceback.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    cpu = {}
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.on_cell_executed = lambda cell, cell_index, execute_reply: cpu.update(
+        seconds=_kernel_cpu_seconds(client))
+    start = time.perf_counter()
+    try:
+        client.execute(env=smoke_environment(data_root))
+    except CellExecutionError as error:
+        failed = next((k for k, cell in enumerate(_code_cells(nb))
+                       if any(o.get("output_type") == "error" for o in cell.get("outputs", []))),
+                      None)
+        raise ChapterFailed(f"{path.name}, Cell {failed} (colab profile, smoke mode) raised; "
+                            f"executed copy: {out_dir / path.name}\n{error}") from None
+    finally:
+        nbformat.write(nb, out_dir / path.name)
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu.get("seconds")}
+
+
+@pytest.fixture(scope="module")
+def smoke_data(tmp_path_factory) -> Path:
+    from snnlab.smoke import write_fake_cifar
+
+    root = tmp_path_factory.mktemp("smoke-data")
+    write_fake_cifar(root)
+    return root
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_install_cell_is_skipped_and_sets_the_colab_profile(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    first = next(cell for cell in nb["cells"] if cell["cell_type"] == "code")
+    source = "".join(first["source"])
+    assert "skip-execution" in first["metadata"].get("tags", []), path.name
+    assert SETS_COLAB.search(source), f"{path.name}: the install cell does not set " \
+                                      f"SNNLAB_PROFILE to colab:\n{source}"
+
+
+def test_install_cell_pattern_reads_the_ways_to_set_the_profile():
+    assert SETS_COLAB.search('os.environ.setdefault("SNNLAB_PROFILE", "colab")')
+    assert SETS_COLAB.search("os.environ['SNNLAB_PROFILE'] = 'colab'")
+    assert not SETS_COLAB.search('os.environ.setdefault("SNNLAB_PROFILE", "tiny")')
+    assert not SETS_COLAB.search('print("colab")')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_chapter_runs_on_the_colab_path_in_smoke_mode(path, smoke_data, tmp_path):
+    run = run_chapter(path, smoke_data, tmp_path)
+    print(f"{path.name}: {run['seconds']:.0f} s wall, {run['cpu_seconds'] or float('nan'):.0f} s CPU")
+
+
+def main(paths: list[str]) -> int:
+    """Run the given chapters (default: all) in smoke mode and print their cost."""
+    from snnlab.smoke import write_fake_cifar
+
+    chapters = [Path(p).resolve() for p in paths] or CHAPTERS
+    folder = Path(tempfile.mkdtemp(prefix="snnlab-smoke-"))     # kept: the executed copies
+    write_fake_cifar(folder / "data")
+    total = 0.0
+    for path in chapters:
+        run = run_chapter(path, folder / "data", folder)
+        total += run["cpu_seconds"] or 0.0
+        print(f"{path.name}: {run['seconds']:.1f} s wall, {run['cpu_seconds'] or 0:.1f} s CPU",
+              flush=True)
+    print(f"total: {total:.1f} s CPU; executed copies in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
