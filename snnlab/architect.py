@@ -40,6 +40,12 @@ for spiking supernets as in SpikeDHS's search.
 
 The model needs ``arch_parameters()``, ``weight_parameters()`` (disjoint) and
 ``forward(x) -> logits``, like :class:`snnlab.darts.SearchNetwork`.
+
+Under ``torchrun`` each process holds a shard of the batches; the gradients that
+decide a step are averaged over the processes (:func:`snnlab.distributed.average_tensors`),
+so the step is that of one process on the global batch: the alpha gradient (both
+orders), and for the second order also the virtual step's weight gradient and ``v``
+(whose norm sets ``eps``). Outside a process group nothing changes.
 """
 from __future__ import annotations
 
@@ -49,6 +55,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
+
+from .distributed import average_tensors
 
 __all__ = ["Architect", "finite_difference_hvp", "perturbed_weights", "exact_hvp", "ORDERS"]
 
@@ -242,6 +250,7 @@ class Architect:
         loss = self.loss_fn(self.model(x), y)
         grads = _grads_or_zeros(torch.autograd.grad(loss, [p for _, p in named],
                                                     allow_unused=True), [p for _, p in named])
+        average_tensors(grads)              # torchrun: the step of the global batch
         unrolled = {}
         with torch.no_grad():
             for (name, p), g in zip(named, grads):
@@ -279,7 +288,8 @@ class Architect:
         weights = list(params.values())
         grads = _grads_or_zeros(torch.autograd.grad(loss, self.alphas + weights, allow_unused=True),
                                 self.alphas + weights)
-        return grads[:n_alpha], [g.detach() for g in grads[n_alpha:]], loss.detach()
+        v = average_tensors([g.detach() for g in grads[n_alpha:]])   # torchrun: global v, eps
+        return grads[:n_alpha], v, loss.detach()
 
     def arch_grads(self, train_batch, val_batch,
                    weight_optimizer: Optional[torch.optim.Optimizer] = None
@@ -304,6 +314,7 @@ class Architect:
             weight_optimizer: the SGD optimizer of the weights (second order only).
         """
         grads, loss = self.arch_grads(train_batch, val_batch, weight_optimizer)
+        average_tensors(grads)       # torchrun: the mean over processes (linear in the loss)
         self.optimizer.zero_grad(set_to_none=True)
         for alpha, grad in zip(self.alphas, grads):
             alpha.grad = grad.detach()

@@ -8,6 +8,11 @@ method's config. Every method writes the one
 summary; ``python -m snnlab train --genotype RESULT.json`` retrains what any of
 them found (:func:`build_searched_model`, through the registry's ``build_network``).
 
+Under ``torchrun`` the differentiable searches (darts, madarts, spikedhs) run
+data-parallel, the batch size being the global batch of all processes::
+
+    python -m torch.distributed.run --nproc_per_node 2 -m snnlab search darts --epochs 1
+
 This module imports :mod:`snnlab.cli_common`, never :mod:`snnlab.cli`.
 """
 from __future__ import annotations
@@ -15,15 +20,18 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from torch import nn
 
+from . import distributed
 from .cli_common import add_resume_arguments, add_run_arguments, load_run, provenance
 from .safeio import write_or_fallback
 from .search import SearchResult, get_search, search_names
+from .train import resolve_device
 
 __all__ = ["add_search", "read_search_result", "build_searched_model", "parse_setting"]
 
@@ -85,13 +93,28 @@ def _summary(method, result: SearchResult, args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Build the method's config from the profile and the flags, search, report, write."""
+    """A search; under torchrun a differentiable one runs data-parallel
+    (:mod:`snnlab.distributed`) and rank 0 alone prints and writes."""
     method = get_search(args.search_method)
+    if "WORLD_SIZE" not in os.environ:
+        return _search(args, method)
+    if not method.differentiable:
+        raise ValueError(f"the {method.name} search is not data-parallel, so torchrun would run "
+                         "the same search in every process; share it between workers with "
+                         "--storage and --workers (an Optuna study) instead.")
+    backend = "gloo" if resolve_device(args.device).type == "cpu" else None
+    with distributed.process_group(backend) as info:
+        return _search(args, method, info.local_rank)
+
+
+def _search(args: argparse.Namespace, method, local_rank: int = 0) -> int:
+    """Build the method's config from the profile and the flags, search, report, write."""
     overrides = method.overrides(args) if method.overrides is not None else {}
     if getattr(args, "epochs", None) is not None:
         overrides["epochs"] = args.epochs
     overrides.update(dict(args.set or []))
     profile, device, bundle = load_run(args)
+    device = distributed.device_for_rank(device, local_rank)
     config = method.config(profile, **overrides)
     kwargs = {"checkpoint": args.checkpoint, "resume": args.resume} if method.resumable else {}
     if getattr(args, "storage", None) is not None:     # snasnet: a study shared by workers
@@ -100,8 +123,12 @@ def _run(args: argparse.Namespace) -> int:
                                    study_name=args.study_name, device=device)
     else:
         result = method.search(config, bundle, device=device, **kwargs)
+    if not distributed.is_main_process():
+        return 0
     result = result.replace(provenance={**result.provenance, "profile": profile.name,
                                         "dataset": profile.dataset,
+                                        **({"processes": distributed.world_size()}
+                                           if distributed.in_process_group() else {}),
                                         **provenance(args.argv, device)})
     print(json.dumps(_summary(method, result, args), indent=2))
     if args.out is not None:

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed
 from .architect import ORDERS, Architect
 from .darts import DARTS_NEURON, DARTS_SNN_OPS, SearchNetwork, cell_key, lif_view
 from .genotypes import Genotype
@@ -192,8 +193,22 @@ def measure_cells(model: nn.Module, loader: Iterable, device: Union[str, torch.d
             per_cell = _group_nos(monitor, images)
     finally:
         model.train(was_training)
-    return {"loss": loss_sum.item() / images, "accuracy": correct.item() / images,
+    loss, n_correct, per_cell, images = _over_processes(loss_sum.item(), correct.item(),
+                                                        per_cell, images)
+    return {"loss": loss / images, "accuracy": n_correct / images,
             "images": images, "nos": sum(per_cell.values()), "nos_per_cell": per_cell}
+
+
+def _over_processes(loss_sum: float, correct: int, per_cell: dict, images: int):
+    """Under torchrun, the sums of every process's shard (spikes per image per cell
+    weighted by its images); one process: its own numbers, unchanged."""
+    if not distributed.is_distributed():
+        return loss_sum, correct, per_cell, images
+    keys = list(per_cell)      # the same order on every rank
+    totals = distributed.sum_over_processes(
+        [loss_sum, correct, images] + [per_cell[k] * images for k in keys])
+    n = int(totals[2])
+    return totals[0], totals[1], {k: v / n for k, v in zip(keys, totals[3:])}, n
 
 
 def nos_per_cell(model: nn.Module, loader: Iterable, device: Union[str, torch.device, None] = None,
@@ -251,6 +266,10 @@ def _search_epoch(model, architect, weight_optimizer, config, train_loader, val_
     row = alternating_epoch(model, weight_optimizer, train_loader, val_loader, device, epoch, bar,
                             grad_clip=config.grad_clip, arch_warmup=config.arch_warmup,
                             arch_step=arch_step, arch_first=True, forward=forward)
+    if distributed.is_distributed():             # torchrun: spikes of every shard
+        keys = list(nos)
+        *sums, images = distributed.sum_over_processes([nos[k] for k in keys] + [images])
+        nos = dict(zip(keys, sums))
     per_cell = {k: v / images for k, v in nos.items()}
     return {**row, "train_nos": sum(per_cell.values()), "train_nos_per_cell": per_cell}
 

@@ -195,8 +195,9 @@ def global_batch_norm(model: nn.Module) -> nn.Module:
         if type(child) is nn.BatchNorm2d:
             like = child.running_mean if child.track_running_stats else child.weight
             new = GlobalBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                    child.track_running_stats, device=like.device,
-                                    dtype=like.dtype)
+                                    child.track_running_stats,      # no tensors: no dtype
+                                    device=None if like is None else like.device,
+                                    dtype=None if like is None else like.dtype)
             new.load_state_dict(child.state_dict())
             setattr(model, name, new)
         else:

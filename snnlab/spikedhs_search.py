@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed
 from .dgs import DEFAULT_B_RANGE, DEFAULT_DELTAS, DGSState
 from .monitor import SpikeMonitor
 from .ops import check_op_names
@@ -187,6 +188,11 @@ def measure_supernet(model: nn.Module, loader: Iterable, device: torch.device,
         per_cell = monitor.group_by(spikedhs_cell_key, images=images)
     finally:
         model.train(was_training)
+    if distributed.is_distributed():           # torchrun: spikes of every process's shard
+        keys = list(per_cell)                  # the same order on every rank
+        *sums, total = distributed.sum_over_processes(
+            [per_cell[k] * images for k in keys] + [images])
+        per_cell = {k: v / total for k, v in zip(keys, sums)}
     return {"nos": sum(per_cell.values()), "nos_per_cell": per_cell}
 
 
@@ -227,6 +233,7 @@ def _epoch(model, config, weight_opt, arch_opt, train_loader, val_loader, device
         value = finite_loss(loss, "architecture", epoch, b)
         arch_opt.zero_grad(set_to_none=True)
         torch.autograd.backward(loss, inputs=arch)
+        distributed.average_gradients(arch)     # torchrun: alpha, beta, tau of the global batch
         arch_opt.step()
         if config.temporal:
             clamp_time_constants(model.time_constants, config.tau_range)
@@ -245,6 +252,8 @@ def _dgs_round(model, dgs: DGSState, train_loader, val_loader, device, batches: 
         if i >= batches:
             break
         dgs.probe(model, (x.to(device), y.to(device)), (xv.to(device), yv.to(device)), lr)
+    if dgs._sums is not None:       # torchrun: every rank ranks the candidates alike
+        distributed.average_tensors([dgs._sums])
     row = dgs.finish(model, epoch)
     return {**row, "seconds": time.perf_counter() - t0}
 

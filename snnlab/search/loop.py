@@ -19,6 +19,34 @@ the next lives here:
 What differs is a :class:`BilevelSearch`: the architecture optimizer and step,
 the order of the two steps, what each epoch records and when to stop.
 :mod:`snnlab.darts_search` and :mod:`snnlab.spikedhs_search` each define one.
+
+**More than one process** (``torchrun``; :mod:`snnlab.distributed`). Inside a process
+group every search of this loop is data-parallel, with nothing to change in the
+caller: both halves are sharded (:func:`make_search_loaders`: ``batch_size`` is the
+global batch; the measurements on the architecture half read its shard too, in
+:func:`unshuffled` order), the supernet's BN normalises over the global batch
+(:class:`~snnlab.distributed.GlobalBatchNorm2d`, also in eval mode where the supernet
+uses batch statistics), rank 0's weights and architecture are broadcast at the start,
+and the gradients of *both* steps are averaged over the processes: the weights'
+after their backward, the architecture's (alpha, and SpikeDHS's beta and time
+constants) before the Adam step, and for DARTS's second order the look-ahead's
+weight gradient and ``v`` as well (:mod:`snnlab.architect`). A step is therefore one
+process's step on the global batch; every per-epoch number (losses, accuracies,
+spikes per cell, images) is summed over the processes, so every rank holds the same
+history (tests/test_distributed_search.py: 2 processes == 1 within 1e-9 in float64).
+We average explicitly (``all_reduce``) instead of wrapping the supernet in
+``DistributedDataParallel``: the architecture step takes ``autograd.grad`` or
+``backward(inputs=...)`` on a subset of the parameters and evaluates the network
+with ``torch.func.functional_call`` (second order), which DDP's backward hooks do
+not see. Rank 0 alone logs, shows the progress bar and writes checkpoints; they hold
+the plain supernet and no loader generator (a sharded order depends on the seed and
+the epoch only), so a search resumes under torchrun with any number of processes.
+Not exact: a DGS round (:mod:`snnlab.dgs`) probes each shard with that shard's
+gradient; its look-ahead losses are averaged so every rank picks the same ``b``.
+RNG per rank: every process seeds the same way (``seed_everything(config.seed)``),
+so draws such as the loaders' worker seeds agree across ranks; the search draws no
+random numbers per sample. A loss that becomes NaN on one rank stops that rank;
+torchrun then ends the others.
 """
 from __future__ import annotations
 
@@ -35,10 +63,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data.distributed import DistributedSampler
 
 from ..profiles import seed_everything
 from .config import check, check_fields, is_int
 from ..checkpoints import loader_fingerprint, model_fingerprint
+from .. import distributed
 from ..guards import check_batch
 from ..train import (_loader_generator, _rng_state, _set_rng_state, _want_progress,
                      resolve_device, snnlab_version)
@@ -121,6 +151,11 @@ def make_search_loaders(dataset: Union[Dataset, Any], batch_size: int = 64, seed
         max_images: use only this many images (taken before the split).
     Returns:
         :class:`SearchLoaders` ``(train, val)``; both shuffle and yield ``(x, y)``.
+
+    Under torchrun (a process group of any size) each half is read through
+    :func:`snnlab.distributed.shard_loader`: ``batch_size`` is then the global batch,
+    split evenly over the processes, the order a permutation seeded by ``seed + k`` and
+    the epoch, the same for every world size (the last incomplete batch is dropped).
     """
     dataset = getattr(dataset, "train", dataset)
     n = len(dataset)
@@ -133,6 +168,10 @@ def make_search_loaders(dataset: Union[Dataset, Any], batch_size: int = 64, seed
                          "use more images or a portion nearer 0.5.")
     halves = [Subset(dataset, np.sort(order[:split]).tolist()),
               Subset(dataset, np.sort(order[split:]).tolist())]
+    if distributed.in_process_group():
+        return SearchLoaders(*[distributed.shard_loader(half, batch_size, seed=seed + k,
+                                                        num_workers=num_workers)
+                               for k, half in enumerate(halves)])
     loaders = [DataLoader(half, batch_size=batch_size, shuffle=True, num_workers=num_workers,
                           generator=torch.Generator().manual_seed(seed + k))
                for k, half in enumerate(halves)]
@@ -157,10 +196,19 @@ def unshuffled(loader: Iterable) -> Iterable:
     """``loader``'s dataset and batch size in dataset order (other iterables as given).
 
     A search supernet's BN normalises with batch statistics in ``eval()`` too, so
-    what a measurement returns depends on the batching: fix it.
+    what a measurement returns depends on the batching: fix it. A sharded loader
+    (``DistributedSampler``) stays sharded: this process's share of every global
+    batch, in dataset order.
     """
     if not isinstance(loader, DataLoader) or loader.batch_size is None:
         return loader                                  # custom batch sampler: keep it
+    if isinstance(loader.sampler, DistributedSampler):
+        shards = DistributedSampler(loader.dataset, num_replicas=loader.sampler.num_replicas,
+                                    rank=loader.sampler.rank, shuffle=False,
+                                    drop_last=loader.sampler.drop_last)
+        return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=shards,
+                          num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                          pin_memory=loader.pin_memory, drop_last=loader.drop_last)
     return DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
                       num_workers=loader.num_workers, collate_fn=loader.collate_fn,
                       pin_memory=loader.pin_memory, drop_last=loader.drop_last)
@@ -205,9 +253,11 @@ class _Tally:
         self.images += n
 
     def result(self, split: str) -> dict:
-        n = self.images
-        return {f"{split}_loss": self.loss / n if n else None,
-                f"{split}_acc": self.correct.item() / n if n else None}
+        """Mean loss and accuracy, over every process's images under torchrun."""
+        loss, correct, n = distributed.sum_over_processes(
+            [self.loss, self.correct.item(), self.images])
+        return {f"{split}_loss": loss / n if n else None,
+                f"{split}_acc": correct / n if n else None}
 
 
 ArchStep = Callable[[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor], int],
@@ -276,6 +326,7 @@ def alternating_epoch(model: nn.Module, weight_optimizer: torch.optim.Optimizer,
         value = finite_loss(loss, "search", epoch, b)
         weight_optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss, inputs=weights)    # weights only: no architecture grads
+        distributed.average_gradients(weights)           # torchrun: the global batch's gradient
         nn.utils.clip_grad_norm_(weights, grad_clip)
         weight_optimizer.step()
         train.add(logits, y, value)
@@ -289,7 +340,8 @@ def alternating_epoch(model: nn.Module, weight_optimizer: torch.optim.Optimizer,
     out = train.result("train")
     if record_arch:
         out.update(val.result("val"))
-    out["images"] = train.images + arch_images        # fed to weight and architecture steps
+    # fed to weight and architecture steps (by every process)
+    out["images"] = int(distributed.sum_over_processes([train.images + arch_images])[0])
     return out
 
 
@@ -366,6 +418,14 @@ class BilevelSearch:
                 f"{row['train_acc']:.4f}, {row['seconds']:.1f}s")
 
 
+def _set_epoch(epoch: int, *loaders: Iterable) -> None:
+    """Sharded loaders (torchrun) draw each epoch's order from their seed and the epoch."""
+    for loader in loaders:
+        sampler = getattr(loader, "sampler", None)
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
+
+
 def _progress_bar(progress: Optional[bool], train_loader: Iterable, epochs_left: int):
     if not _want_progress(progress) or epochs_left <= 0:
         return None
@@ -406,6 +466,10 @@ def run_bilevel(search: BilevelSearch, train_loader: Iterable, val_loader: Itera
     if not resume:
         seed_everything(config.seed)
     model.to(device)
+    if distributed.in_process_group():         # torchrun: data-parallel supernet
+        distributed.global_batch_norm(model)   # BN over the global batch (before the optimizers)
+        distributed.broadcast_state(model)     # rank 0's weights and architecture everywhere
+    main = distributed.is_main_process()
     weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr,
                                        momentum=config.momentum, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs,
@@ -428,14 +492,17 @@ def run_bilevel(search: BilevelSearch, train_loader: Iterable, val_loader: Itera
         _set_rng_state(state["rng"], train_loader)
         if state["val_rng"] is not None and val_generator is not None:
             val_generator.set_state(state["val_rng"])
-        log.info("resuming %s %s after epoch %d of %d", search.label, checkpoint, start,
-                 config.epochs)
-    bar = None if stopped else _progress_bar(progress, train_loader, config.epochs - start)
+        if main:
+            log.info("resuming %s %s after epoch %d of %d", search.label, checkpoint, start,
+                     config.epochs)
+    bar = None if stopped or not main else _progress_bar(progress, train_loader,
+                                                         config.epochs - start)
     try:
         for epoch in range(start + 1, config.epochs + 1):
             if stopped:
                 break
             t0 = time.perf_counter()
+            _set_epoch(epoch, train_loader, val_loader)
             lr = weight_optimizer.param_groups[0]["lr"]
             if bar is not None:
                 bar.set_description(f"{search.label} epoch {epoch}/{config.epochs}")
@@ -447,9 +514,10 @@ def run_bilevel(search: BilevelSearch, train_loader: Iterable, val_loader: Itera
             stopped = search.stop(row)
             row["seconds"] = time.perf_counter() - t0
             history.append(row)
-            log.info("%s", search.describe(row))
-            if checkpoint is not None and (epoch % config.checkpoint_every == 0 or stopped
-                                           or epoch == config.epochs):
+            if main:
+                log.info("%s", search.describe(row))
+            if checkpoint is not None and main and (epoch % config.checkpoint_every == 0
+                                                    or stopped or epoch == config.epochs):
                 search.save(checkpoint, dict(
                     format=search.checkpoint_format, snnlab_version=snnlab_version(),
                     torch_version=str(torch.__version__), epoch=epoch, stopped=stopped,
