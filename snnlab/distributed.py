@@ -1,42 +1,65 @@
 """Data-parallel training with ``torchrun`` and DistributedDataParallel (DDP).
 
-Launch the same script once per process; ``torchrun`` sets ``RANK``,
-``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``::
+``torchrun`` (``python -m torch.distributed.run``, PyTorch's launcher) starts the
+same program once per process and sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+``MASTER_ADDR`` and ``MASTER_PORT``. The command line needs nothing more::
 
-    python -m torch.distributed.run --nproc_per_node 2 my_training.py
+    python -m torch.distributed.run --nproc_per_node 2 -m snnlab train --profile tiny
+    python -m torch.distributed.run --nproc_per_node 2 -m snnlab search darts --epochs 1
 
-and in the script::
+(the batch size is the global batch of all processes; rank 0 prints and writes).
+In your own script::
 
-    info = snnlab.distributed.init_from_env()             # gloo on CPU, nccl on CUDA
-    model = snnlab.distributed.prepare_model(model, device)  # BN over the global batch, DDP
-    loader = snnlab.distributed.shard_loader(dataset, global_batch_size=128, seed=0)
-    history = snnlab.train.fit(model, loader, config=config, device=device,
-                               checkpoint="run.pt")       # rank 0 writes the checkpoint
+    with snnlab.distributed.process_group() as info:      # gloo on CPU, nccl on CUDA
+        model = snnlab.distributed.prepare_model(model, device)  # BN over the global batch, DDP
+        loader = snnlab.distributed.shard_loader(dataset, global_batch_size=128, seed=0)
+        history = snnlab.train.fit(model, loader, config=config, device=device,
+                                   checkpoint="run.pt")   # rank 0 writes the checkpoint
+
+The differentiable searches need no call at all: inside a process group,
+:func:`snnlab.search.loop.make_search_loaders` shards both halves and
+:func:`snnlab.search.loop.run_bilevel` makes the supernet data-parallel (that
+module's docstring says how and why it averages gradients itself).
 
 What each piece does, and why:
 
 * **Global batch.** :func:`shard_loader` gives each of ``W`` processes ``1/W`` of every
   global batch (``DistributedSampler``; its shuffle seeded by ``seed`` and the epoch,
   which :func:`snnlab.train.fit` advances). DDP averages the gradients, so a step
-  equals one step of one process on the whole global batch.
+  equals one step of one process on the whole global batch. The reported epoch
+  numbers are summed over the processes (:func:`sum_over_processes`).
 * **Batch norm.** Each process sees only its shard, so plain BN would normalise with
   shard statistics. :func:`prepare_model` replaces every ``BatchNorm2d`` by
   :class:`GlobalBatchNorm2d`, which sums the statistics over processes (``all_reduce``
   with autograd) on any backend; ``nn.SyncBatchNorm`` does the same on GPUs only.
-  With it, 2 processes equal 1 process up to float rounding (tests/test_distributed.py).
+  With it, 2 processes equal 1 process up to float rounding: tests/test_distributed.py
+  (fit), tests/test_distributed_cli.py (``torchrun ... train``) and
+  tests/test_distributed_search.py (DARTS, SpikeDHS), all in float64 within 1e-9.
+* **The same data order for any number of processes.** Under torchrun the data is
+  always read through :func:`shard_loader`, one process included, so ``torchrun
+  --nproc_per_node 1`` and ``--nproc_per_node 4`` see the same global batches. A plain
+  ``python -m snnlab`` run (no process group) keeps its own seeded shuffle: another,
+  equally random order, and the results of earlier releases.
 * **RNG per rank.** Every process seeds the same way (``fit`` calls
   ``seed_everything(config.seed)``), so initial weights agree (DDP also copies rank
-  0's weights at wrap time) and so do dropout masks and ``cutout`` centres, which are
-  drawn for each shard: draws are correlated across ranks, not across samples of one
-  shard. Nothing in snnlab's models depends on a mask being unique across ranks.
-* **Checkpoints** are written by rank 0 only (``fit`` asks :func:`is_main_process`);
-  they hold the unwrapped model's weights, so a run resumes on any world size.
+  0's weights at wrap time, the searches :func:`broadcast_state`) and so do dropout
+  and drop-path masks and ``cutout`` centres, which are drawn for each shard: image
+  ``i`` of every shard gets the same draw, so draws are correlated across ranks, not
+  across the samples of one shard. Nothing in snnlab depends on a mask being unique
+  across ranks; with such augmentation N processes do not equal one exactly.
+  Checkpoints store rank 0's RNG state, which every rank restores on resume: the
+  same shared stream.
+* **Checkpoints** are written by rank 0 only (:func:`is_main_process`); they hold the
+  unwrapped model's weights and fingerprint the *global* batch, so a run resumes on
+  any world size (a torchrun checkpoint resumes under torchrun: a plain run reads
+  another order and has no global-batch BN).
+* **Logging.** The command line lets rank 0 log; the others print warnings only.
 """
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence
 
 import torch
 import torch.distributed as dist

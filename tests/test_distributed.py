@@ -95,3 +95,52 @@ def test_outside_torchrun_nothing_changes():
 def test_global_batch_must_split_over_processes():
     loader = sd.shard_loader(_dataset(), 5, shuffle=False)        # one process: any size
     assert loader.batch_size == 5
+
+
+def test_collectives_do_nothing_outside_a_process_group():
+    assert sd.sum_over_processes([1.5, 2]) == [1.5, 2.0]
+    layer = nn.Linear(2, 1)
+    layer(torch.ones(1, 2)).sum().backward()
+    grad = layer.weight.grad.clone()
+    sd.average_gradients(layer.parameters())
+    sd.broadcast_state(layer)
+    assert torch.equal(layer.weight.grad, grad)
+
+
+def test_global_batch_norm_without_running_statistics_is_batch_norm():
+    """The DARTS supernet's BN (no running statistics) normalises with the batch in eval too."""
+    plain = nn.BatchNorm2d(3, affine=False, track_running_stats=False)
+    model = sd.global_batch_norm(nn.Sequential(plain)).eval()
+    x = torch.randn(4, 3, 2, 2)
+    assert isinstance(model[0], sd.GlobalBatchNorm2d)
+    assert_close(model(x), plain.eval()(x))
+
+
+def _shards(dataset, global_batch, world):
+    """What each of `world` ranks reads from shard_loader (samplers built by hand)."""
+    from torch.utils.data.distributed import DistributedSampler
+    return [DataLoader(dataset, batch_size=global_batch // world, drop_last=True,
+                       sampler=DistributedSampler(dataset, num_replicas=world, rank=r,
+                                                  shuffle=False, drop_last=True))
+            for r in range(world)]
+
+
+def test_a_sharded_loader_fingerprints_its_global_batch():
+    from snnlab.checkpoints import loader_fingerprint
+    dataset = _dataset()
+    shard = _shards(dataset, 16, 2)[0]
+    assert shard.batch_size == 8
+    got = loader_fingerprint(shard)
+    want = loader_fingerprint(DataLoader(dataset, batch_size=16, drop_last=True))
+    assert got == want                      # batch 16, 2 batches: resumable at any world size
+
+
+def test_unshuffled_keeps_each_rank_on_its_shard_of_every_global_batch():
+    from snnlab.search.loop import unshuffled
+    dataset = TensorDataset(torch.randn(32, 1), torch.arange(32))    # label = index
+    ranks = [list(unshuffled(loader)) for loader in _shards(dataset, 16, 2)]
+    whole = list(DataLoader(dataset, batch_size=16))
+    assert len(ranks[0]) == len(ranks[1]) == len(whole)
+    for k, (x, y) in enumerate(whole):
+        union = torch.cat([ranks[0][k][1], ranks[1][k][1]])
+        assert sorted(union.tolist()) == y.tolist()       # the same images, split in two
