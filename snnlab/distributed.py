@@ -263,8 +263,11 @@ def shard_loader(dataset: Dataset, global_batch_size: int, seed: int = 0, shuffl
     """
     size = world_size()
     if global_batch_size % size:
-        raise ValueError(f"global_batch_size={global_batch_size} does not split over "
-                         f"{size} processes; use a multiple of {size}.")
+        raise ValueError(f"the global batch of {global_batch_size} images does not split "
+                         f"evenly over {size} processes: use a batch size that is a multiple of "
+                         f"{size} (e.g. {max(size, global_batch_size // size * size)}; a search: "
+                         f"--set batch_size=...), or a number of processes that divides "
+                         f"{global_batch_size}.")
     rank = dist.get_rank() if is_distributed() else 0
     sampler = DistributedSampler(dataset, num_replicas=size, rank=rank, shuffle=shuffle,
                                  seed=seed, drop_last=drop_last)

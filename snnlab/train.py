@@ -24,7 +24,10 @@ networks", IEEE Signal Processing Magazine 2019).
   architecture, batch size or dataset, is refused by name instead of resumed,
 * a clear error, at once, on a batch with NaN/inf images or labels out of range, and
   on a NaN or infinite loss (naming the first layer that produced it), leaving the
-  last good checkpoint.
+  last good checkpoint,
+* data parallelism under ``torchrun`` (:mod:`snnlab.distributed`): give ``fit`` a model
+  from ``prepare_model`` and a loader from ``shard_loader``; the epoch's loss and
+  accuracy cover the global batch, and rank 0 alone writes checkpoints.
 
 Example::
 

@@ -18,6 +18,11 @@ Stated tolerances, and why they hold:
   precision), so the loss of a 64-image batch summed in one piece and in two shards
   rounds differently at float32 precision (measured: 1.6e-8 relative); its gradient
   and everything else stays float64.
+
+Also: a global batch that does not divide by the processes is refused before any work;
+``torchrun ... search darts`` runs data-parallel with one summary and one result file
+(rank 0's; the equality of the searches is tests/test_distributed_search.py); the
+training-free search refuses torchrun and points to ``--storage``.
 """
 import json
 import os
@@ -33,7 +38,7 @@ from torch.testing import assert_close
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ["train", "--profile", "tiny", "--epochs", "1", "--device", "cpu", "--dtype", "float64"]
 
-pytestmark = pytest.mark.slow       # three launches of torchrun: about 30 s on 2 cores
+pytestmark = pytest.mark.slow       # six launches of torchrun: about a minute on 2 cores
 
 
 def _free_port() -> int:
@@ -98,3 +103,19 @@ def test_a_global_batch_that_does_not_split_is_refused(tmp_path):
     assert done.returncode != 0
     assert "must divide by 2" in done.stderr and "--batch-size 62" in done.stderr
     assert not list(tmp_path.iterdir())                      # nothing written
+
+
+def test_torchrun_search_runs_data_parallel_and_rank_0_writes(tmp_path):
+    search = ["search", "darts", "--profile", "tiny", "--epochs", "1", "--device", "cpu",
+              "--set", "max_images=64", "--set", "batch_size=16", "--out", "darts.json"]
+    done = _torchrun(2, search, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)                        # one summary: rank 0's
+    saved = json.loads((tmp_path / "darts.json").read_text())
+    assert summary["epochs"] == 1 and saved["provenance"]["processes"] == 2
+    assert saved["history"][0]["images"] == 64              # both halves, counted once
+
+
+def test_torchrun_refuses_a_search_that_is_not_data_parallel(tmp_path):
+    done = _torchrun(2, ["search", "snasnet", "--profile", "tiny", "--candidates", "2"], tmp_path)
+    assert done.returncode != 0 and "--storage" in done.stderr
