@@ -282,7 +282,7 @@ def sum_over_processes(values: Sequence[float]) -> List[float]:
     """The sums of ``values`` over all processes (float64 ``all_reduce``), as Python floats.
 
     For the counters of an epoch (loss sums, correct predictions, images), so that
-    every rank reports the numbers of the global batch. Integers up to 2**53 stay exact.
+    every rank reports the numbers of the global batch. Integers below ``2**53`` stay exact.
     """
     if not is_distributed():
         return [float(v) for v in values]
