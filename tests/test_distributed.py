@@ -6,6 +6,10 @@ batch (8 images per process), averages gradients with DDP and normalises with
 the global batch's statistics (GlobalBatchNorm2d). Stated tolerance: weights and
 BN statistics equal to 1e-9 relative (float64 rounding of the sums in a
 different order); spikes do not flip at this precision on this batch.
+
+A 2-process fit of 2 shuffled epochs, killed after epoch 1 (its checkpoint kept),
+resumes in a group of 1 process and ends with the same weights (1e-9; the train loss
+1e-6, since fit's cross-entropy is float32).
 """
 import os
 import socket
@@ -144,3 +148,44 @@ def test_unshuffled_keeps_each_rank_on_its_shard_of_every_global_batch():
     for k, (x, y) in enumerate(whole):
         union = torch.cat([ranks[0][k][1], ranks[1][k][1]])
         assert sorted(union.tolist()) == y.tolist()       # the same images, split in two
+
+
+def _resume_worker(rank, world, port, tmp):
+    """2 processes: 2 epochs, keeping the checkpoint of epoch 1; 1 process: resume it."""
+    import shutil
+    import snnlab.train as train
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    config = TrainConfig(epochs=2, lr=0.1, seed=0, weight_decay=0.0)
+    real_save = train.save_checkpoint
+
+    def save_and_keep(path, state, **kwargs):
+        real_save(path, state, **kwargs)
+        if state["epoch"] == 1:
+            shutil.copy(path, os.path.join(tmp, "epoch1.pt"))
+
+    train.save_checkpoint = save_and_keep
+    with sd.process_group("gloo"):
+        model = sd.prepare_model(_model())
+        loader = sd.shard_loader(_dataset(), GLOBAL_BATCH, seed=0)       # shuffled per epoch
+        checkpoint = os.path.join(tmp, f"run{world}.pt")
+        if world == 1:
+            shutil.copy(os.path.join(tmp, "epoch1.pt"), checkpoint)
+        history = fit(model, loader, config=config, device="cpu", checkpoint=checkpoint,
+                      resume=world == 1, progress=False)
+        if rank == 0:
+            torch.save({"state": sd.unwrap(model).state_dict(), "history": history},
+                       os.path.join(tmp, f"final{world}.pt"))
+
+
+def test_a_fit_of_two_processes_resumes_mid_run_in_one(tmp_path):
+    mp.spawn(_resume_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2)
+    mp.spawn(_resume_worker, args=(1, _free_port(), str(tmp_path)), nprocs=1)
+    two, resumed = torch.load(tmp_path / "final2.pt"), torch.load(tmp_path / "final1.pt")
+    for name, value in two["state"].items():
+        assert_close(resumed["state"][name], value, rtol=1e-9, atol=1e-12, msg=name)
+    for got, want in zip(resumed["history"], two["history"], strict=True):
+        for key in ("train_acc", "lr", "epoch"):
+            assert got[key] == want[key]
+        assert_close(got["train_loss"], want["train_loss"], rtol=1e-6, atol=0)  # float32 loss
