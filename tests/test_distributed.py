@@ -14,7 +14,6 @@ resumes in a group of 1 process and ends with the same weights (1e-9; the train 
 import os
 import socket
 
-import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
