@@ -73,6 +73,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed
 from .neurons import LIF
 from .surrogates import Dspike
 
@@ -250,6 +251,7 @@ def lookahead_losses(model: StagedNetwork, train_batch: Tuple[torch.Tensor, torc
                 set_stage_b(model, k, b[k] + delta)
                 out = model.run_stage(k, hist)
                 g = torch.autograd.grad(out, params, grad_outputs=grad_of[k], allow_unused=True)
+                g = _global_gradient(g)
                 set_stage_b(model, k, b[k])
                 with torch.no_grad():
                     for p, gp in zip(params, g):
@@ -260,6 +262,14 @@ def lookahead_losses(model: StagedNetwork, train_batch: Tuple[torch.Tensor, torc
                     for p, value in zip(params, saved):
                         p.copy_(value)
     return losses
+
+
+def _global_gradient(grads: Sequence[Optional[torch.Tensor]]) -> List[Optional[torch.Tensor]]:
+    """Under torchrun, the probe gradient of the global batch: each rank's shard gradient
+    averaged over the ranks (equal shards of a mean loss); unchanged in one process."""
+    grads = list(grads)
+    distributed.average_tensors([g for g in grads if g is not None])
+    return grads
 
 
 def choose_deltas(losses: torch.Tensor, deltas: Sequence[float]) -> List[float]:

@@ -11,9 +11,8 @@ both see the same global batches of 8 digits; each of the 2 processes holds 4 of
   uninterrupted runs end (resume on any world size).
 * SpikeDHS (architecture step after the weight step, alpha + beta + searched time
   constants, the architecture half's loss and accuracy recorded): one epoch, equal.
-* SpikeDHS with DGS: every rank picks the same ``b`` (the look-ahead losses are averaged
-  over the ranks). Not compared with one process: each rank's probe step uses its
-  shard's gradient (snnlab.search.loop docstring).
+* SpikeDHS with DGS: every rank picks the same ``b``, and the run equals one process
+  (probe gradients and look-ahead losses are averaged over the ranks).
 
 Stated tolerance: 1e-9 relative (atol 1e-12) for every float, in float64 supernets.
 The two runs differ only in the order of sums (gradients averaged over 2 shards, BN
@@ -106,8 +105,7 @@ def _runs(tmp: str, rank: int, world: int) -> None:
             torch.save(_darts(order, resumed, resume=True),
                        os.path.join(tmp, f"darts{order}_resumed_{name}.pt"))
     torch.save(_spikedhs(dgs=False), os.path.join(tmp, f"spikedhs_{name}.pt"))
-    if world == 2:
-        torch.save(_spikedhs(dgs=True), os.path.join(tmp, f"dgs_{name}.pt"))
+    torch.save(_spikedhs(dgs=True), os.path.join(tmp, f"dgs_{name}.pt"))
 
 
 def _worker(rank: int, world: int, port: int, tmp: str) -> None:
@@ -180,3 +178,11 @@ def test_dgs_picks_the_same_b_on_every_rank(runs):
     assert rank0["b"] == rank1["b"]
     assert rank0["history"][0]["dgs"]["mean_losses"] == rank1["history"][0]["dgs"]["mean_losses"]
     assert all(torch.equal(rank1["state"][k], v) for k, v in rank0["state"].items())
+
+
+def test_dgs_two_processes_equal_one(runs):
+    two, one = runs("dgs_2_rank0.pt"), runs("dgs_1_rank0.pt")
+    assert two["history"][0]["dgs"] is not None
+    _assert_same(two["b"], one["b"], "b")
+    _assert_same(two["state"], one["state"], "state")
+    _assert_same(two["history"], one["history"], "history")

@@ -41,8 +41,9 @@ with ``torch.func.functional_call`` (second order), which DDP's backward hooks d
 not see. Rank 0 alone logs, shows the progress bar and writes checkpoints; they hold
 the plain supernet and no loader generator (a sharded order depends on the seed and
 the epoch only), so a search resumes under torchrun with any number of processes.
-Not exact: a DGS round (:mod:`snnlab.dgs`) probes each shard with that shard's
-gradient; its look-ahead losses are averaged so every rank picks the same ``b``.
+A DGS round (:mod:`snnlab.dgs`) is data-parallel too: each probe step uses the
+gradient averaged over the ranks and the look-ahead losses are averaged, so every
+rank scores the candidates ``b`` on the global batch and picks the same one.
 RNG per rank: every process seeds the same way (``seed_everything(config.seed)``),
 so draws such as the loaders' worker seeds agree across ranks; the search draws no
 random numbers per sample. A loss that becomes NaN on one rank stops that rank;
