@@ -46,11 +46,11 @@ SMOKE_CAPS: dict[str, dict[str, int]] = {
     # The profile's own fields. Two epochs of SGD on ~270 easy images learn the colours;
     # one worker process still exercises the worker path of the DataLoaders.
     "profile": dict(T=2, batch_size=32, epochs=2, num_workers=1),
-    "snasnet": dict(channels=8, fc=32, candidates=30, score_batch_size=32, rank_cells=3,
+    "snasnet": dict(channels=4, fc=16, candidates=30, score_batch_size=32, rank_cells=3,
                     rank_epochs=1),
-    "darts": dict(epochs=2, layers=3, channels=4, batch_size=32, max_images=128,
+    "darts": dict(epochs=2, layers=3, channels=4, batch_size=32, max_images=64,
                   eval_layers=3, eval_channels=4, eval_epochs=1, eval_batch_size=32),
-    "madarts": dict(retrain_epochs=1, eval_layers=3, eval_channels=4),
+    "madarts": dict(retrain_epochs=1, eval_layers=3, eval_channels=2),
     "spikedhs": dict(epochs=2, layers=3, filters=2, T=2, batch_size=32, max_images=128,
                      dgs_every=1, dgs_batches=1, retrain_filters=4, retrain_epochs=1,
                      retrain_batch_size=32),
@@ -60,8 +60,9 @@ SMOKE_CAPS: dict[str, dict[str, int]] = {
 ``"profile"`` caps :class:`~snnlab.profiles.Profile`'s own fields, the other keys the
 method settings of the same name. ``max_images=None`` (all images) becomes the cap; other
 None fields stay None (a retraining recipe's "as the baseline"). Widths are cut to 8, 16, 32, ... channels per stage, keeping the number of
-stages. Switches (AMP, cutout, auxiliary heads, drop-path, attention placements) are kept:
-they are the code path under test.
+stages. The MA-DARTS ablation keeps every attention but only its first placement (chapter 5
+retrains each attention at each placement three times: the bulk of a smoke run). Switches
+(AMP, cutout, auxiliary heads, drop-path) are kept: they are the code path under test.
 """
 _WIDTH_CAP = 8        # the first stage's channels in smoke mode; each stage doubles it
 
@@ -90,7 +91,8 @@ def smoke_profile(profile: Profile) -> Profile:
     """``profile`` at toy size: same name, dataset and switches, every count cut.
 
     Each count is capped by :data:`SMOKE_CAPS`; ``widths`` become ``(8, 16, 32, ...)`` with
-    as many stages as before; ``smoke`` is set to True so chapters and results can tell.
+    as many stages as before; the MA-DARTS ablation keeps one attention placement;
+    ``smoke`` is set to True so chapters and results can tell.
 
     Example:
         >>> from snnlab.profiles import get_profile
@@ -105,6 +107,8 @@ def smoke_profile(profile: Profile) -> Profile:
     small = _capped(profile, SMOKE_CAPS["profile"])
     methods = {method: _capped(getattr(profile, method), caps)
                for method, caps in SMOKE_CAPS.items() if method != "profile"}
+    methods["madarts"] = dataclasses.replace(methods["madarts"],
+                                             placements=profile.madarts.placements[:1])
     return dataclasses.replace(small, widths=widths, smoke=True, **methods)
 
 
@@ -155,7 +159,7 @@ def _pickle_to(path: Path, obj: dict) -> None:
         pickle.dump(obj, f, protocol=2)
 
 
-def write_fake_cifar(root: str | Path, train: int = 300, test: int = 100, seed: int = 0,
+def write_fake_cifar(root: str | Path, train: int = 300, test: int = 50, seed: int = 0,
                      noise: float = 0.25) -> Path:
     """Write a small CIFAR-10 archive in the official python layout under ``root``.
 
@@ -179,7 +183,7 @@ def write_fake_cifar(root: str | Path, train: int = 300, test: int = 100, seed: 
 
     Example::
 
-        folder = write_fake_cifar("/tmp/smoke")            # 300 training, 100 test images
+        folder = write_fake_cifar("/tmp/smoke")            # 300 training, 50 test images
         bundle = snnlab.load_cifar("cifar10", root="/tmp/smoke")
     """
     if isinstance(train, bool) or not isinstance(train, int) or train < 5:

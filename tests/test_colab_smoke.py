@@ -76,11 +76,20 @@ def run_chapter(path: Path, data_root: Path, out_dir: Path) -> dict:
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    cpu = {}
+    cpu = {"cells": {}}
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
-    client.on_cell_executed = lambda cell, cell_index, execute_reply: cpu.update(
-        seconds=_kernel_cpu_seconds(client))
+
+    def cell_started(cell, cell_index):
+        cpu["started"] = _kernel_cpu_seconds(client)
+
+    def cell_executed(cell, cell_index, execute_reply):
+        now, before = _kernel_cpu_seconds(client), cpu.get("started")
+        if now is not None and before is not None:
+            cpu["cells"][cell_index] = now - before
+        cpu["seconds"] = now                  # the kernel's whole CPU so far, start-up included
+
+    client.on_cell_start, client.on_cell_executed = cell_started, cell_executed
     start = time.perf_counter()
     try:
         client.execute(env=smoke_environment(data_root))
@@ -88,11 +97,15 @@ def run_chapter(path: Path, data_root: Path, out_dir: Path) -> dict:
         failed = next((k for k, cell in enumerate(_code_cells(nb))
                        if any(o.get("output_type") == "error" for o in cell.get("outputs", []))),
                       None)
-        raise ChapterFailed(f"{path.name}, Cell {failed} (colab profile, smoke mode) raised; "
-                            f"executed copy: {out_dir / path.name}\n{error}") from None
+        raise ChapterFailed(f"{path.name}, Cell {failed} (colab profile, smoke mode) raised "
+                            f"after {cpu.get('seconds') or 0:.0f} s of kernel CPU; executed "
+                            f"copy: {out_dir / path.name}\n{error}") from None
     finally:
         nbformat.write(nb, out_dir / path.name)
-    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu.get("seconds")}
+    code_index = {id(cell): k for k, cell in enumerate(_code_cells(nb))}
+    cells = {f"Cell {code_index[id(nb.cells[i])]}": round(t, 1) for i, t in cpu["cells"].items()}
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu.get("seconds"),
+            "cells": dict(sorted(cells.items(), key=lambda item: -item[1]))}
 
 
 @pytest.fixture(scope="module")
@@ -135,14 +148,20 @@ def main(paths: list[str]) -> int:
     chapters = [Path(p).resolve() for p in paths] or CHAPTERS
     folder = Path(tempfile.mkdtemp(prefix="snnlab-smoke-"))     # kept: the executed copies
     write_fake_cifar(folder / "data")
-    total = 0.0
+    total, failed = 0.0, []
     for path in chapters:
-        run = run_chapter(path, folder / "data", folder)
+        try:
+            run = run_chapter(path, folder / "data", folder)
+        except ChapterFailed as error:
+            failed.append(path.name)
+            print(error, flush=True)
+            continue
         total += run["cpu_seconds"] or 0.0
-        print(f"{path.name}: {run['seconds']:.1f} s wall, {run['cpu_seconds'] or 0:.1f} s CPU",
-              flush=True)
-    print(f"total: {total:.1f} s CPU; executed copies in {folder}")
-    return 0
+        slowest = ", ".join(f"{name} {t:.1f} s" for name, t in list(run["cells"].items())[:5])
+        print(f"{path.name}: {run['seconds']:.1f} s wall, {run['cpu_seconds'] or 0:.1f} s CPU "
+              f"(slowest: {slowest})", flush=True)
+    print(f"total: {total:.1f} s CPU; failed: {failed or 'none'}; executed copies in {folder}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
