@@ -51,7 +51,9 @@ SMOKE_CAPS: dict[str, dict[str, int]] = {
     "darts": dict(epochs=2, layers=3, channels=4, batch_size=32, max_images=64,
                   eval_layers=3, eval_channels=4, eval_epochs=1, eval_batch_size=32),
     "madarts": dict(retrain_epochs=1, eval_layers=3, eval_channels=2),
-    "spikedhs": dict(epochs=2, layers=3, filters=2, T=2, batch_size=32, max_images=128,
+    # tiny's trellis shape (4 layers over 3 levels: 32 -> 16 -> 8 here); a trellis needs more
+    # layers than levels for a path to stay at the lowest level (chapter 6 decodes one).
+    "spikedhs": dict(epochs=2, layers=4, levels=3, filters=2, T=2, batch_size=32, max_images=64,
                      dgs_every=1, dgs_batches=1, retrain_filters=4, retrain_epochs=1,
                      retrain_batch_size=32),
 }

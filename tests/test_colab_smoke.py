@@ -98,14 +98,24 @@ def run_chapter(path: Path, data_root: Path, out_dir: Path) -> dict:
                        if any(o.get("output_type") == "error" for o in cell.get("outputs", []))),
                       None)
         raise ChapterFailed(f"{path.name}, Cell {failed} (colab profile, smoke mode) raised "
-                            f"after {cpu.get('seconds') or 0:.0f} s of kernel CPU; executed "
-                            f"copy: {out_dir / path.name}\n{error}") from None
+                            f"after {cpu.get('seconds') or 0:.0f} s of kernel CPU (slowest: "
+                            f"{_slowest(_cell_seconds(nb, cpu['cells']))}); executed copy: "
+                            f"{out_dir / path.name}\n{error}") from None
     finally:
         nbformat.write(nb, out_dir / path.name)
-    code_index = {id(cell): k for k, cell in enumerate(_code_cells(nb))}
-    cells = {f"Cell {code_index[id(nb.cells[i])]}": round(t, 1) for i, t in cpu["cells"].items()}
     return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu.get("seconds"),
-            "cells": dict(sorted(cells.items(), key=lambda item: -item[1]))}
+            "cells": _cell_seconds(nb, cpu["cells"])}
+
+
+def _cell_seconds(nb, by_index: dict[int, float]) -> dict[str, float]:
+    """CPU seconds per executed code cell under nbval's names ("Cell 7"), slowest first."""
+    code_index = {id(cell): k for k, cell in enumerate(_code_cells(nb))}
+    cells = {f"Cell {code_index[id(nb.cells[i])]}": round(t, 1) for i, t in by_index.items()}
+    return dict(sorted(cells.items(), key=lambda item: -item[1]))
+
+
+def _slowest(cells: dict[str, float], count: int = 5) -> str:
+    return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in list(cells.items())[:count])
 
 
 @pytest.fixture(scope="module")
@@ -157,9 +167,8 @@ def main(paths: list[str]) -> int:
             print(error, flush=True)
             continue
         total += run["cpu_seconds"] or 0.0
-        slowest = ", ".join(f"{name} {t:.1f} s" for name, t in list(run["cells"].items())[:5])
         print(f"{path.name}: {run['seconds']:.1f} s wall, {run['cpu_seconds'] or 0:.1f} s CPU "
-              f"(slowest: {slowest})", flush=True)
+              f"(slowest: {_slowest(run['cells'])})", flush=True)
     print(f"total: {total:.1f} s CPU; failed: {failed or 'none'}; executed copies in {folder}")
     return 1 if failed else 0
 
