@@ -284,6 +284,25 @@ def timed_step(model, optimizer, x, y) -> float:
     return time.perf_counter() - start
 
 
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed memory for reuse, for every library in this process.
+
+    By default a block above glibc's mmap threshold (at most 32 MiB) is a fresh
+    ``mmap`` on each allocation and is returned to the system when freed, so every
+    step pays a page fault (and the kernel's zero-fill) per 4 KiB page of each large
+    tensor. ``M_MMAP_MAX = 0`` serves all blocks from the heap and a high
+    ``M_TRIM_THRESHOLD`` keeps freed heap memory: what jemalloc or tcmalloc (or the
+    environment variables ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...``) give a
+    whole program. Returns False where there is no glibc.
+    """
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4                    # from glibc's malloc.h
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2 ** 31 - 1))
+
+
 def _malloc_trim() -> None:
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -359,11 +378,15 @@ def main(argv=None):
     parser.add_argument("--compile", action="store_true",
                         help="also time the LIF through torch.compile (snnlab.compiled; needs a "
                              "C compiler on CPU, compiles for minutes on a small machine)")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="glibc keeps freed memory for reuse (keep_freed_memory), for all "
+                             "libraries alike: no page faults for large tensors")
     parser.add_argument("--out", default=None, help="write a JSON result with provenance")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = keep_freed_memory() if args.keep_freed_memory else False
     stamp = provenance(device)            # at the start: the commit whose code is measured
     for name in missing_libraries():
         print(f"{name} is not installed: its column is skipped "
@@ -377,7 +400,8 @@ def main(argv=None):
                 write_json(args.out, {"benchmark": "train_step", "provenance": {
                     **stamp, "load_average_1min_now": provenance(device)["load_average_1min"],
                     "libraries": _versions(), "skipped": missing_libraries(),
-                    "repeats": args.repeats, "compiled_lif": args.compile}, "rows": rows})
+                    "repeats": args.repeats, "compiled_lif": args.compile,
+                    "keep_freed_memory": kept}, "rows": rows})
 
 
 def _format(row: dict) -> str:
