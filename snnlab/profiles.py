@@ -237,10 +237,13 @@ class SpikeDHSSettings:
     # over 3 levels (8x8 -> 4x4 -> 2x2) of F=4, T=4, on the 1,168 training digits (584
     # per half). SGD 0.4 as search.sh: measured here, it reaches ~75 % on the
     # architecture half in 4 epochs (0.2: ~67 %); alpha and beta get 3x the official Adam
-    # rate because a tiny search makes ~40 steps. A DGS round probes 2 batch pairs after
-    # every epoch. Measured on 2 CPU cores (benchmarks/results/spikedhs_epoch_cpu.json):
-    # an epoch takes 5-7 s, a DGS round 6 s more; a 4-epoch search about 25 s (spatial)
-    # or 45 s (with DGS).
+    # rate because a tiny search makes ~40 steps. A DGS round probes 1 batch pair after
+    # every second epoch (two rounds in 4 epochs). Measured on 2 CPU cores
+    # (benchmarks/results/spikedhs_epoch_cpu.json): an epoch takes 5-7 s, a DGS round of
+    # 2 pairs 6 s more; a 4-epoch search about 25 s (spatial) or 45 s (a round every
+    # epoch). On one thread chapter 6's search (DGS and taus) takes ~10 s of CPU per epoch
+    # and ~9 s per pair probed, so four rounds of 2 pairs cost the chapter ~70 s of its
+    # 3 minutes; two rounds of 1 pair ~18 s.
     epochs: int = 4
     layers: int = 4
     levels: int = 3
@@ -251,16 +254,17 @@ class SpikeDHSSettings:
     lr_min: float = 0.001
     arch_lr: float = 3e-3
     max_images: Optional[int] = None
-    dgs_every: int = 1
-    dgs_batches: int = 2
+    dgs_every: int = 2
+    dgs_batches: int = 1
     retrain_filters: int = 8
     # Chapter 6 (SpikeDHS with DGS and our temporal search). A tiny search makes ~40
     # architecture steps: at the alphas' Adam rate (3e-3) tau moves by < 2 %, at 0.03 by
     # 5-30 % in 4 epochs (measured with and without DGS; at 0.1 the taus are noisy).
     tau_lr: Optional[float] = 0.03
-    # Chapter 6 retrains 3 variants x 3 seeds; 5 epochs each (about 0.8-0.85 on the digits
-    # test set, 10 epochs about 0.9) keep the chapter within its 3 minutes on 2 cores.
-    retrain_epochs: int = 5
+    # Chapter 6 retrains 3 variants x 3 seeds; 3 epochs each (about 0.65-0.9 on the
+    # digits test set depending on the cell, 5 epochs about 0.75-0.9, 10 about 0.9; 2-3 s
+    # of CPU per epoch on one thread) keep the chapter within its 3 minutes.
+    retrain_epochs: int = 3
     # The rest of the retraining recipe (training_recipe); as DartsSettings.eval_*.
     retrain_batch_size: Optional[int] = None
     retrain_lr: Optional[float] = None
