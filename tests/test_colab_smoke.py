@@ -15,7 +15,12 @@ stored notebooks are never written: the executed copy goes to a temp folder.
 The Colab install cell is skipped (tag ``skip-execution``), but its text must set
 ``SNNLAB_PROFILE`` to ``colab``: that is the one thing it changes for the chapter.
 
-One chapter by hand (prints the kernel's CPU seconds)::
+Cost: the budget is 240 s of kernel CPU on one thread for chapters 1-7 together. Measured
+on 2026-12-01 (commit 38ca9e7, a shared 2-core machine, OMP_NUM_THREADS=1): chapters 1-8
+took 4, 25, 31, 60, 45, 67, 6 and 57 s (238 s for 1-7). Keep new chapters small: cut counts
+in :data:`snnlab.smoke.SMOKE_CAPS` rather than adding smoke branches to a chapter.
+
+One chapter by hand (prints the kernel's CPU seconds and its slowest cells)::
 
     OMP_NUM_THREADS=1 python tests/test_colab_smoke.py book/02_training_an_snn.ipynb
 """
