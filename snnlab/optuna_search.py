@@ -86,11 +86,32 @@ def make_storage(storage: str):
 
 # ----------------------------------------------------------------------------- the engine
 
+_OPEN_TRIES = 8                 # attempts to create/join a study on a brand-new database
+
+
+def _create_or_load(storage: str, study_name: str):
+    """``create_study(load_if_exists=True)`` that survives a simultaneous first start.
+
+    Two commands that open the same *new* database at the same moment both create its
+    tables; one of them then fails (``table studies already exists``, or a duplicate
+    row in ``alembic_version``). Nothing is lost: the other command made the tables,
+    so trying again after a short wait joins them.
+    """
+    optuna = _optuna()
+    from sqlalchemy.exc import IntegrityError, OperationalError
+    for attempt in range(1, _OPEN_TRIES + 1):
+        try:
+            return optuna.create_study(storage=make_storage(storage), study_name=study_name,
+                                       direction="maximize", load_if_exists=True)
+        except (OperationalError, IntegrityError):
+            if attempt == _OPEN_TRIES:
+                raise
+            time.sleep(0.1 * attempt + random.random() * 0.1)   # let the other finish
+
+
 def _open_study(storage: str, study_name: str, settings: dict):
     """Create the study, or join it if its recorded settings are these."""
-    optuna = _optuna()
-    study = optuna.create_study(storage=make_storage(storage), study_name=study_name,
-                                direction="maximize", load_if_exists=True)
+    study = _create_or_load(storage, study_name)
     recorded = study.user_attrs.get("settings")
     wanted = json.loads(json.dumps(settings))                    # as JSON stores it
     if recorded is None:

@@ -128,3 +128,29 @@ def test_cli_search_snasnet_with_storage_and_two_workers(tmp_path, capsys):
                       for name in ("single", "shared"))
     assert _without_seconds(shared["history"]) == _without_seconds(single["history"])
     assert shared["extras"]["optuna"]["workers"] == 2
+
+
+def _open_at_once(storage, barrier, results, k):
+    from snnlab.optuna_search import _open_study
+    barrier.wait()                       # both processes create the database together
+    try:
+        _open_study(storage, "race", {"candidates": 3})
+        results[k] = "ok"
+    except Exception as err:             # noqa: BLE001 - the test reports what failed
+        results[k] = f"{type(err).__name__}: {err}"[:300]
+
+
+def test_two_commands_starting_a_new_study_at_once_both_join(tmp_path):
+    """Two first starts on one new SQLite file: the loser of the table creation retries."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    for round_ in range(3):
+        storage = f"sqlite:///{tmp_path}/race{round_}.db"
+        barrier, results = ctx.Barrier(2), ctx.Manager().dict()
+        procs = [ctx.Process(target=_open_at_once, args=(storage, barrier, results, k))
+                 for k in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert dict(results) == {0: "ok", 1: "ok"}, dict(results)
