@@ -16,9 +16,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -233,24 +230,14 @@ def test_bibliography_parses_and_every_citation_is_defined():
 
 
 @pytest.mark.slow
-def test_html_book_builds_with_warnings_as_errors(tmp_path):
-    """Build the HTML from the stored outputs (nbval executes the chapters in this run)."""
-    src = tmp_path / "src"
-    src.mkdir()
-    config = _config()
-    config["execute"]["execute_notebooks"] = "off"
-    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    shutil.copy(ROOT / "_toc.yml", src / "_toc.yml")
-    shutil.copytree(BOOK, src / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "conftest.py"))
+def test_html_book_builds_with_warnings_as_errors(book_build):
+    """Build the HTML from the stored outputs (nbval executes the chapters in this run;
+    the build is tests/conftest.py's ``book_build``, shared with the browser test)."""
+    config, log = book_build.config, book_build.log
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert book_build.returncode == 0, f"jupyter-book build failed:\n{log}"
 
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book"]
-    command += ["build", "--all", "-W", "-n", "--keep-going", str(src)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
-    log = (result.stdout + result.stderr)[-6000:]
-    assert result.returncode == 0, f"jupyter-book build failed:\n{log}"
-
-    html = src / "_build" / "html"
+    html = book_build.html
     assert (html / "index.html").is_file(), f"no index.html although the build exited 0:\n{log}"
     for doc in _toc_docs():
         page = html / f"{Path(doc).with_suffix('')}.html"

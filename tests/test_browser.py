@@ -32,15 +32,12 @@ import os
 import pkgutil
 import re
 import shutil
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 pytestmark = pytest.mark.slow
 
@@ -55,27 +52,6 @@ NOT_PAGES = ("_static", "_sources", "_images")
 
 
 # ------------------------------------------------------------------ build, serve, browser
-
-
-def _build_book(dest: Path) -> Path:
-    """Build the HTML book from the stored outputs into ``dest``; return the html folder."""
-    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-    config["execute"]["execute_notebooks"] = "off"  # nbval executes the chapters, not this test
-    src = dest / "src"
-    src.mkdir(parents=True)
-    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    shutil.copy(ROOT / "_toc.yml", src / "_toc.yml")
-    shutil.copytree(ROOT / "book", src / "book",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "conftest.py"))
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book", "build", "--all", str(src)]
-    # Warnings are test_book.py's business; here only the pages matter.
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
-    html = src / "_build" / "html"
-    assert (html / "index.html").is_file(), (
-        f"jupyter-book wrote no index.html:\n{(result.stdout + result.stderr)[-4000:]}"
-    )
-    return html
 
 
 def _chromium_path() -> str | None:
@@ -101,12 +77,17 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def html_dir(tmp_path_factory) -> Path:
+def html_dir(request) -> Path:
     if os.environ.get("SNNLAB_BOOK_HTML"):
         html = Path(os.environ["SNNLAB_BOOK_HTML"]).resolve()
         assert (html / "index.html").is_file(), f"SNNLAB_BOOK_HTML={html} holds no index.html"
         return html
-    return _build_book(tmp_path_factory.mktemp("book"))
+    # the session's one build (tests/conftest.py): warnings are test_book.py's business,
+    # here only the pages matter
+    book_build = request.getfixturevalue("book_build")
+    html = book_build.html
+    assert (html / "index.html").is_file(), f"jupyter-book wrote no index.html:\n{book_build.log}"
+    return html
 
 
 @pytest.fixture(scope="module")
